@@ -1,0 +1,2 @@
+//! The canary-gate command-line tool.
+fn main() {}

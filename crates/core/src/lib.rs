@@ -1,0 +1,16 @@
+//! canary-gate's pure decision engine: configuration, metric observations, statistical tests,
+//! the per-metric judge, the phase policy and the report model.
+//!
+//! Nothing here performs I/O or knows about AWS: the same functions run inside a Lambda, the
+//! CLI, backtests and tests.
+
+pub mod config;
+pub mod error;
+pub mod judge;
+pub mod observe;
+pub mod policy;
+pub mod report;
+pub mod sequential;
+pub mod stats;
+
+pub use error::{ConfigError, StatsError};
