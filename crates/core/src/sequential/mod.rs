@@ -6,3 +6,20 @@ pub mod quantiles;
 
 pub use counts::CountSequentialTest;
 pub use quantiles::QuantileConfidenceSequence;
+
+use serde::{Deserialize, Serialize};
+
+/// Which way a metric gets worse.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Direction {
+    /// Larger values are worse (latency, errors).
+    #[default]
+    HigherIsWorse,
+    /// Smaller values are worse (throughput, conversions).
+    LowerIsWorse,
+    /// A change either way is a regression.
+    Either,
+}

@@ -1,0 +1,47 @@
+//! `canary-gate analyze`: judge one analysis window and print the decision.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use canary_gate_core::judge::{self, JudgeInput};
+use canary_gate_core::observe::Window;
+use canary_gate_core::policy::{self, PhaseState};
+use canary_gate_core::report::render_decision_text;
+
+use super::{AnalyzeArgs, Format};
+use crate::input::{load_config, read_text};
+
+/// Runs the analysis.
+pub fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
+    let config = load_config(&args.config)?;
+    let window = Window::from_json(&read_text(&args.window)?, &config)
+        .with_context(|| format!("invalid window {}", args.window.display()))?;
+    let phase = &config.canary_phases[window.phase - 1];
+    let share = phase.traffic_percentage / 100.0;
+    let baseline_is_live = share < 1.0;
+    let input = JudgeInput {
+        baseline: &window.baseline,
+        canary: &window.canary,
+        canary_share: share,
+        baseline_share: if baseline_is_live { 1.0 - share } else { 1.0 },
+        baseline_is_live,
+    };
+    let report = judge::judge(&config, &input);
+    let elapsed = window.elapsed_seconds.unwrap_or(phase.duration_seconds);
+    let state = PhaseState {
+        phase: window.phase,
+        elapsed_in_phase_seconds: elapsed,
+        total_elapsed_seconds: config.canary_phases[..window.phase - 1]
+            .iter()
+            .map(|p| p.duration_seconds)
+            .sum::<u64>()
+            + elapsed,
+        hold_seconds: 0,
+    };
+    let decision = policy::decide(&config, report, &state);
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&decision)?),
+        Format::Text => print!("{}", render_decision_text(&config, &decision)),
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,68 @@
+//! Command-line definitions and dispatch.
+
+mod analyze;
+mod config;
+mod test;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Statistical canary analysis for AWS Lambda.
+#[derive(Debug, Parser)]
+#[command(name = "canary-gate", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run one two-sample statistical test and print the result as JSON.
+    Test(test::TestArgs),
+    /// Judge one analysis window against a config and print the decision.
+    Analyze(AnalyzeArgs),
+    /// Print the JSON Schema of the canary config.
+    Schema,
+    /// Check a config file; prints the config with every default filled in.
+    Validate {
+        /// The config file (JSON).
+        config: PathBuf,
+    },
+}
+
+/// Output format of reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    /// Machine-readable JSON.
+    #[default]
+    Json,
+    /// A readable report.
+    Text,
+}
+
+/// Arguments of `analyze`.
+#[derive(Debug, clap::Args)]
+pub struct AnalyzeArgs {
+    /// The canary config (JSON).
+    #[arg(long)]
+    config: PathBuf,
+    /// The analysis window: {"phase": N, "elapsed_seconds": S, "baseline": {...}, "canary": {...}}.
+    #[arg(long)]
+    window: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Json)]
+    format: Format,
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Test(args) => test::run(&args),
+        Command::Analyze(args) => analyze::run(&args),
+        Command::Schema => config::schema(),
+        Command::Validate { config } => config::validate(&config),
+    }
+}

@@ -1,0 +1,93 @@
+//! Reading the CLI's inputs: config files, sample files (one number per line) and
+//! `EVENTS/TOTAL` count arguments, with errors that say where the bad input is.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use canary_gate_core::config::CanaryConfig;
+use canary_gate_core::stats::Counts;
+
+/// Reads a file to a string, naming it on failure.
+pub fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// Loads and validates a config file.
+pub fn load_config(path: &Path) -> Result<CanaryConfig> {
+    let text = read_text(path)?;
+    CanaryConfig::from_json(&text).with_context(|| format!("invalid config {}", path.display()))
+}
+
+/// Reads one number per line; blank lines and lines starting with `#` are skipped.
+pub fn read_samples(path: &Path) -> Result<Vec<f64>> {
+    let text = read_text(path)?;
+    parse_samples(&text).with_context(|| format!("in {}", path.display()))
+}
+
+fn parse_samples(text: &str) -> Result<Vec<f64>> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let v: f64 = line
+            .parse()
+            .with_context(|| format!("line {}: {line:?} is not a number", i + 1))?;
+        if !v.is_finite() {
+            bail!("line {}: {line:?} is not a finite number", i + 1);
+        }
+        out.push(v);
+    }
+    if out.is_empty() {
+        bail!("no numbers found (expected one number per line)");
+    }
+    Ok(out)
+}
+
+/// Parses `EVENTS/TOTAL`, e.g. `91/2845`.
+pub fn parse_counts(s: &str) -> Result<Counts> {
+    let (e, t) = s
+        .split_once('/')
+        .with_context(|| format!("{s:?} is not EVENTS/TOTAL (e.g. 91/2845)"))?;
+    let events: u64 = e
+        .trim()
+        .parse()
+        .with_context(|| format!("{s:?}: events {e:?} is not a whole number"))?;
+    let total: u64 = t
+        .trim()
+        .parse()
+        .with_context(|| format!("{s:?}: total {t:?} is not a whole number"))?;
+    Counts::new(events, total).with_context(|| format!("{s:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_skip_blanks_and_comments_and_name_bad_lines() {
+        assert_eq!(
+            parse_samples("# ms\n1\n\n2.5\n").expect("valid"),
+            vec![1.0, 2.5]
+        );
+        let e = parse_samples("1\nx\n").expect_err("bad line");
+        assert!(format!("{e:#}").contains("line 2"), "{e:#}");
+        assert!(parse_samples("\n").is_err());
+        assert!(parse_samples("nan\n").is_err());
+    }
+
+    #[test]
+    fn counts_parse_and_reject_nonsense() {
+        assert_eq!(
+            parse_counts("91/2845").expect("valid"),
+            Counts {
+                events: 91,
+                total: 2845
+            }
+        );
+        assert!(parse_counts("91").is_err());
+        assert!(parse_counts("5/2").is_err());
+        assert!(parse_counts("a/2").is_err());
+    }
+}

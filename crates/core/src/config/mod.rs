@@ -1,0 +1,392 @@
+//! The canary configuration: phases, metrics, statistical thresholds and the rules of the ramp.
+//!
+//! It accepts the seed `canary-monitor-hook.json` as written and adds what a Lambda canary needs
+//! (target, metric sources, directions, absolute thresholds, analysis method). Every default is
+//! written next to the field it belongs to; [`CanaryConfig::from_json`] rejects unknown fields
+//! and invalid values with the JSON path at fault.
+
+mod source;
+mod validate;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use source::{
+    CloudWatchMetric, LambdaMetric, LambdaStatistic, MetricSource, RatioSource, Routing, Target,
+};
+
+use crate::error::ConfigError;
+use crate::sequential::Direction;
+use crate::stats::TestKind;
+
+/// A whole canary configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CanaryConfig {
+    /// Whether the canary analysis runs at all. Default: `true`.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Wall-clock budget of the whole canary in seconds; a canary still without enough data
+    /// when it runs out is rolled back (never promoted). Default: 1800.
+    #[serde(default = "default_timeout_seconds")]
+    pub timeout_seconds: u64,
+    /// The Lambda function, alias and versions. Optional: `analyze` and `backtest` run without.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Target>,
+    /// The traffic ramp. Default: 5 % for 300 s, 25 % for 300 s, 100 % for 300 s, each needing
+    /// 100 canary samples.
+    #[serde(default = "default_phases")]
+    pub canary_phases: Vec<Phase>,
+    /// The metrics to compare; at least one.
+    pub metrics: Vec<MetricConfig>,
+    /// p-value tiers and the minimum effect size.
+    #[serde(default)]
+    pub statistical_thresholds: StatisticalThresholds,
+    /// How looks are analysed (fixed-horizon or sequential tests, look interval).
+    #[serde(default)]
+    pub analysis: Analysis,
+    /// When and how traffic advances.
+    #[serde(default)]
+    pub traffic_advancing: TrafficAdvancing,
+    /// Whether and how a failing canary is rolled back.
+    #[serde(default)]
+    pub auto_rollback: AutoRollback,
+    /// Which channels hear of which events.
+    #[serde(default)]
+    pub notifications: Notifications,
+}
+
+/// One step of the traffic ramp.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Phase {
+    /// 1-based position in the ramp; optional, but when given it must equal the position.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<u32>,
+    /// Share of the alias's traffic sent to the canary, in percent (0 < w <= 100).
+    pub traffic_percentage: f64,
+    /// Soak time of the phase in seconds before it may advance. Default: 300.
+    #[serde(default = "default_phase_duration")]
+    pub duration_seconds: u64,
+    /// Canary samples (requests) needed before the phase may advance. Default: 100.
+    #[serde(default = "default_min_samples")]
+    pub min_samples: u64,
+    /// Free text shown in reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<String>,
+}
+
+/// The shape of a metric's observations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum MetricKind {
+    /// One value per request (latency); compared as distributions.
+    Histogram,
+    /// Events out of a total (errors out of invocations); compared as rates.
+    Counter,
+    /// Periodic readings (CPU, throughput); compared as distributions of readings.
+    Gauge,
+}
+
+/// One compared metric.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MetricConfig {
+    /// Name used in windows, timelines and reports; unique within the config.
+    pub name: String,
+    /// Observation shape.
+    #[serde(rename = "type")]
+    pub kind: MetricKind,
+    /// Percentiles reported and compared for histograms (each 0 < p < 100).
+    /// Default: `[50, 95, 99]` for histograms, none for other kinds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percentiles: Option<Vec<f64>>,
+    /// Relative increase (percent) that matters in practice; smaller significant increases
+    /// pass. Default: none (any significant increase counts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold_percent_increase: Option<f64>,
+    /// Relative decrease (percent) that matters in practice. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold_percent_decrease: Option<f64>,
+    /// Fixed-horizon test. Default: `mann-whitney-u` for histograms and gauges, `chi-square`
+    /// for counters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statistical_test: Option<TestKind>,
+    /// A failing critical metric holds or rolls back the canary; a non-critical one only warns.
+    /// Default: `false`.
+    #[serde(default)]
+    pub critical: bool,
+    /// Which way is worse. Default: from the thresholds given (only a decrease threshold:
+    /// `lower-is-worse`; both: `either`; otherwise `higher-is-worse`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<Direction>,
+    /// A hard limit on the canary's headline value regardless of the baseline: for histograms
+    /// the highest configured percentile, for gauges the mean, for counters the event rate in
+    /// percent. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub absolute_threshold: Option<f64>,
+    /// Compare per unit of traffic share (for throughput-like metrics whose level follows the
+    /// share a version receives): each side's values are divided by its traffic share.
+    /// Default: `false`.
+    #[serde(default)]
+    pub per_traffic_share: bool,
+    /// Where the metric comes from in AWS. Optional: `analyze` and `backtest` read windows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<MetricSource>,
+}
+
+impl MetricConfig {
+    /// The fixed-horizon test used for this metric.
+    pub fn test(&self) -> TestKind {
+        self.statistical_test.unwrap_or(match self.kind {
+            MetricKind::Counter => TestKind::ChiSquare,
+            MetricKind::Histogram | MetricKind::Gauge => TestKind::MannWhitneyU,
+        })
+    }
+
+    /// The percentiles compared (empty for counters and gauges without explicit percentiles).
+    pub fn percentiles(&self) -> Vec<f64> {
+        match (&self.percentiles, self.kind) {
+            (Some(p), _) => p.clone(),
+            (None, MetricKind::Histogram) => vec![50.0, 95.0, 99.0],
+            (None, _) => Vec::new(),
+        }
+    }
+
+    /// Which way the metric gets worse.
+    pub fn direction(&self) -> Direction {
+        self.direction.unwrap_or(
+            match (
+                self.threshold_percent_increase,
+                self.threshold_percent_decrease,
+            ) {
+                (None, Some(_)) => Direction::LowerIsWorse,
+                (Some(_), Some(_)) => Direction::Either,
+                _ => Direction::HigherIsWorse,
+            },
+        )
+    }
+
+    /// The practical threshold (as a fraction, 0.1 = 10 %) for a change in the given direction.
+    pub fn practical_threshold(&self, worse_when_higher: bool) -> f64 {
+        let pct = if worse_when_higher {
+            self.threshold_percent_increase
+        } else {
+            self.threshold_percent_decrease
+        };
+        pct.unwrap_or(0.0) / 100.0
+    }
+}
+
+/// The p-value tiers: `p >= pass_p_value` passes, `warning_p_value <= p < pass_p_value` warns,
+/// `rollback_p_value <= p < warning_p_value` fails (hold), `p < rollback_p_value` fails at the
+/// rollback tier. Only changes in the worse direction that clear the practical threshold and
+/// the minimum effect size count.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatisticalThresholds {
+    /// Default: 0.05.
+    #[serde(default = "default_pass_p")]
+    pub pass_p_value: f64,
+    /// Default: 0.01.
+    #[serde(default = "default_warning_p")]
+    pub warning_p_value: f64,
+    /// Default: 0.001.
+    #[serde(default = "default_rollback_p")]
+    pub rollback_p_value: f64,
+    /// Minimum |Cliff's delta| (Mann-Whitney) or KS distance for a distribution metric to fail.
+    /// Count metrics are gated by their practical threshold on the rate instead: rare events
+    /// give tiny standardized effects (0.12 % -> 0.36 % errors is Cohen's h = 0.05) even when
+    /// the rate triples. Default: 0.2.
+    #[serde(default = "default_min_effect")]
+    pub min_effect_size: f64,
+}
+
+impl Default for StatisticalThresholds {
+    fn default() -> Self {
+        Self {
+            pass_p_value: default_pass_p(),
+            warning_p_value: default_warning_p(),
+            rollback_p_value: default_rollback_p(),
+            min_effect_size: default_min_effect(),
+        }
+    }
+}
+
+/// How the judge treats repeated looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum AnalysisMethod {
+    /// One fixed-horizon test per look on the data of the current phase. Its error rate holds
+    /// for a single look only.
+    #[default]
+    FixedHorizon,
+    /// Anytime-valid tests over the whole canary: the false-rollback rate stays at or below
+    /// the rollback p-value however often the controller looks.
+    Sequential,
+}
+
+/// Analysis settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Analysis {
+    /// Test family. Default: `fixed-horizon`.
+    #[serde(default)]
+    pub method: AnalysisMethod,
+    /// Seconds between looks. Default: 60.
+    #[serde(default = "default_look_interval")]
+    pub look_interval_seconds: u64,
+}
+
+impl Default for Analysis {
+    fn default() -> Self {
+        Self {
+            method: AnalysisMethod::default(),
+            look_interval_seconds: default_look_interval(),
+        }
+    }
+}
+
+/// When traffic moves forward.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrafficAdvancing {
+    /// Advance without a human when a phase passes. Default: `true`.
+    #[serde(default = "default_true")]
+    pub auto_advance_on_pass: bool,
+    /// Seconds to wait before shifting to 100 %. Default: 0.
+    #[serde(default)]
+    pub hold_before_full_traffic: u64,
+    /// Ask an operator before shifting to 100 %. Default: `false`.
+    #[serde(default)]
+    pub requires_approval_before_full_traffic: bool,
+}
+
+impl Default for TrafficAdvancing {
+    fn default() -> Self {
+        Self {
+            auto_advance_on_pass: true,
+            hold_before_full_traffic: 0,
+            requires_approval_before_full_traffic: false,
+        }
+    }
+}
+
+/// Rollback behaviour.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AutoRollback {
+    /// Roll back automatically on a failing critical metric; when `false` the canary holds and
+    /// asks an operator. Default: `true`.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Wait for an operator's confirmation before rolling back. Default: `false`.
+    #[serde(default)]
+    pub requires_ops_confirmation: bool,
+    /// How long to wait for that confirmation before rolling back anyway (the safe default).
+    /// Default: 60.
+    #[serde(default = "default_rollback_timeout")]
+    pub rollback_timeout_seconds: u64,
+}
+
+impl Default for AutoRollback {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            requires_ops_confirmation: false,
+            rollback_timeout_seconds: default_rollback_timeout(),
+        }
+    }
+}
+
+/// Channels per event; each entry names a channel (an SNS topic name or ARN once deployed).
+/// Defaults: empty lists.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Notifications {
+    /// A phase passed and traffic advanced.
+    #[serde(default)]
+    pub on_phase_complete: Vec<String>,
+    /// A metric failed.
+    #[serde(default)]
+    pub on_regression_detected: Vec<String>,
+    /// The canary was rolled back.
+    #[serde(default)]
+    pub on_rollback: Vec<String>,
+    /// The canary was promoted to 100 %.
+    #[serde(default)]
+    pub on_promoted: Vec<String>,
+    /// An operator's approval is needed.
+    #[serde(default)]
+    pub on_needs_approval: Vec<String>,
+}
+
+impl CanaryConfig {
+    /// Parses and validates a configuration. Errors name the JSON path at fault.
+    pub fn from_json(text: &str) -> Result<Self, ConfigError> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let config: Self = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let path = if path == "." { "$".to_string() } else { path };
+            ConfigError::new(path, e.into_inner().to_string())
+        })?;
+        validate::validate(&config)?;
+        Ok(config)
+    }
+
+    /// Looks up a metric by name.
+    pub fn metric(&self, name: &str) -> Option<&MetricConfig> {
+        self.metrics.iter().find(|m| m.name == name)
+    }
+
+    /// The JSON Schema of the configuration.
+    pub fn json_schema() -> serde_json::Value {
+        serde_json::to_value(schemars::schema_for!(CanaryConfig)).unwrap_or_default()
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_timeout_seconds() -> u64 {
+    1800
+}
+fn default_phase_duration() -> u64 {
+    300
+}
+fn default_min_samples() -> u64 {
+    100
+}
+fn default_phases() -> Vec<Phase> {
+    [5.0, 25.0, 100.0]
+        .iter()
+        .map(|&w| Phase {
+            phase: None,
+            traffic_percentage: w,
+            duration_seconds: default_phase_duration(),
+            min_samples: default_min_samples(),
+            purpose: None,
+        })
+        .collect()
+}
+fn default_pass_p() -> f64 {
+    0.05
+}
+fn default_warning_p() -> f64 {
+    0.01
+}
+fn default_rollback_p() -> f64 {
+    0.001
+}
+fn default_min_effect() -> f64 {
+    0.2
+}
+fn default_look_interval() -> u64 {
+    60
+}
+fn default_rollback_timeout() -> u64 {
+    60
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,265 @@
+//! The phase policy: turns the judge's findings and where the canary stands in its ramp into
+//! one action — continue, extend, hold, advance, roll back or promote — with the reason.
+//!
+//! Order of the rules (the first that applies wins):
+//! 1. A critical metric fails at the rollback tier, or two or more metrics fail of which at
+//!    least one is critical: **rollback**.
+//! 2. A critical metric fails (hold tier or absolute limit): **hold**; a hold that has lasted
+//!    the phase's soak window becomes a **rollback**.
+//! 3. A critical metric has no data (or its test could not run), or the canary has fewer requests than the phase needs:
+//!    **continue** while the phase is still soaking, **extend** once it is over, and
+//!    **rollback** once the canary's overall timeout is spent — never advance on missing or
+//!    insufficient data.
+//! 4. The phase is still soaking: **continue**.
+//! 5. Otherwise: **advance** to the next phase, or **promote** after the last one.
+//!
+//! Non-critical failures and warnings never block; they are reported.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::CanaryConfig;
+use crate::judge::{JudgeReport, MetricReport, Severity, Verdict};
+
+/// What the controller does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Keep the weight and look again.
+    Continue,
+    /// The phase is over but lacks data: keep the weight, prolong the phase.
+    Extend,
+    /// A breach: keep the weight (never ramp), keep watching.
+    Hold,
+    /// Shift to the next phase's weight.
+    Advance,
+    /// Send all traffic back to the baseline.
+    Rollback,
+    /// Send all traffic to the canary; the canary is done.
+    Promote,
+}
+
+impl Action {
+    /// The lower-case name used in JSON and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Continue => "continue",
+            Action::Extend => "extend",
+            Action::Hold => "hold",
+            Action::Advance => "advance",
+            Action::Rollback => "rollback",
+            Action::Promote => "promote",
+        }
+    }
+
+    /// Whether the canary ends with this action.
+    pub fn is_final(self) -> bool {
+        matches!(self, Action::Rollback | Action::Promote)
+    }
+}
+
+/// Where the canary stands when it looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct PhaseState {
+    /// 1-based phase.
+    pub phase: usize,
+    /// Seconds since the phase started.
+    pub elapsed_in_phase_seconds: u64,
+    /// Seconds since the canary started.
+    pub total_elapsed_seconds: u64,
+    /// Seconds the canary has been holding on a breach (0 when not holding).
+    pub hold_seconds: u64,
+}
+
+/// The policy's answer, with the evidence that led to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    /// What to do.
+    pub action: Action,
+    /// 1-based phase the decision was taken in.
+    pub phase: usize,
+    /// The canary's traffic percentage during the look.
+    pub canary_weight: f64,
+    /// The canary's traffic percentage after the action.
+    pub next_weight: f64,
+    /// Why, in words.
+    pub reason: String,
+    /// An operator must confirm before the action is applied.
+    pub requires_approval: bool,
+    /// Seconds to wait before acting (e.g. the hold before full traffic) or looking again.
+    pub wait_seconds: u64,
+    /// Canary requests seen in the phase, and the phase's minimum.
+    pub canary_samples: u64,
+    /// The phase's `min_samples`.
+    pub min_samples: u64,
+    /// The judge's findings.
+    pub report: JudgeReport,
+}
+
+/// Decides the next action. `state.phase` must be a phase of `config` (1-based); out-of-range
+/// values are clamped to the last phase.
+pub fn decide(config: &CanaryConfig, report: JudgeReport, state: &PhaseState) -> Decision {
+    let last = config.canary_phases.len();
+    let phase_no = state.phase.clamp(1, last);
+    let phase = &config.canary_phases[phase_no - 1];
+    let weight = phase.traffic_percentage;
+    let samples = report.canary_requests();
+    let look = config.analysis.look_interval_seconds;
+    let mut d = Decision {
+        action: Action::Continue,
+        phase: phase_no,
+        canary_weight: weight,
+        next_weight: weight,
+        reason: String::new(),
+        requires_approval: false,
+        wait_seconds: look,
+        canary_samples: samples,
+        min_samples: phase.min_samples,
+        report,
+    };
+    let failing: Vec<&MetricReport> = d
+        .report
+        .metrics
+        .iter()
+        .filter(|m| m.verdict == Verdict::Fail)
+        .collect();
+    let critical_fail: Vec<&MetricReport> =
+        failing.iter().copied().filter(|m| m.critical).collect();
+    let rollback_tier: Vec<&MetricReport> = critical_fail
+        .iter()
+        .copied()
+        .filter(|m| m.severity == Some(Severity::Rollback))
+        .collect();
+
+    if !rollback_tier.is_empty() || (failing.len() >= 2 && !critical_fail.is_empty()) {
+        let why = if rollback_tier.is_empty() {
+            format!("several metrics fail ({})", names(&failing))
+        } else {
+            format!(
+                "critical regression at the rollback tier: {}",
+                names(&rollback_tier)
+            )
+        };
+        return rollback(config, d, why);
+    }
+    if !critical_fail.is_empty() {
+        let why = format!("critical metric failing: {}", names(&critical_fail));
+        if state.hold_seconds >= phase.duration_seconds {
+            let why = format!(
+                "{why}; the hold has lasted {} s, past the phase's {} s soak window",
+                state.hold_seconds, phase.duration_seconds
+            );
+            return rollback(config, d, why);
+        }
+        d.action = Action::Hold;
+        d.reason = format!("{why}: holding at {weight}% and watching");
+        return d;
+    }
+    let no_data: Vec<_> = d
+        .report
+        .metrics
+        .iter()
+        .filter(|m| m.critical && matches!(m.verdict, Verdict::NoData | Verdict::Error))
+        .map(|m| m.name.as_str())
+        .collect();
+    if !no_data.is_empty() || samples < phase.min_samples {
+        let why = if no_data.is_empty() {
+            format!(
+                "insufficient data: {samples} canary samples of the {} required",
+                phase.min_samples
+            )
+        } else {
+            format!(
+                "no usable data for critical metric(s) {}",
+                no_data.join(", ")
+            )
+        };
+        if state.total_elapsed_seconds >= config.timeout_seconds {
+            let why = format!(
+                "{why} after the canary's {} s timeout; never promoting on missing data",
+                config.timeout_seconds
+            );
+            return rollback(config, d, why);
+        }
+        if state.elapsed_in_phase_seconds >= phase.duration_seconds {
+            d.action = Action::Extend;
+            d.reason = format!("{why}: extending phase {phase_no}");
+        } else {
+            d.reason = format!("{why} so far: phase {phase_no} continues");
+        }
+        return d;
+    }
+    let warned: Vec<_> = d
+        .report
+        .metrics
+        .iter()
+        .filter(|m| matches!(m.verdict, Verdict::Warning | Verdict::Fail | Verdict::Error))
+        .map(|m| m.name.as_str())
+        .collect();
+    let note = if warned.is_empty() {
+        "all metrics pass".to_string()
+    } else {
+        format!(
+            "critical metrics pass (non-blocking findings: {})",
+            warned.join(", ")
+        )
+    };
+    if state.elapsed_in_phase_seconds < phase.duration_seconds {
+        d.reason = format!(
+            "{note}; phase {phase_no} soaks for {} s more",
+            phase.duration_seconds - state.elapsed_in_phase_seconds
+        );
+        return d;
+    }
+    if phase_no == last {
+        d.action = Action::Promote;
+        d.next_weight = 100.0;
+        d.wait_seconds = 0;
+        d.reason = format!("{note}; the last phase is complete: promoting");
+        return d;
+    }
+    let next = config.canary_phases[phase_no].traffic_percentage;
+    d.action = Action::Advance;
+    d.next_weight = next;
+    d.wait_seconds = 0;
+    let ta = &config.traffic_advancing;
+    d.requires_approval =
+        !ta.auto_advance_on_pass || (next >= 100.0 && ta.requires_approval_before_full_traffic);
+    if next >= 100.0 {
+        d.wait_seconds = ta.hold_before_full_traffic;
+    }
+    d.reason = format!("{note}; advancing from {weight}% to {next}%");
+    d
+}
+
+fn rollback(config: &CanaryConfig, mut d: Decision, why: String) -> Decision {
+    if !config.auto_rollback.enabled {
+        d.action = Action::Hold;
+        d.requires_approval = true;
+        d.reason = format!("{why}; automatic rollback is disabled: holding for an operator");
+        return d;
+    }
+    d.action = Action::Rollback;
+    d.next_weight = 0.0;
+    d.wait_seconds = 0;
+    d.requires_approval = config.auto_rollback.requires_ops_confirmation;
+    d.reason = if d.requires_approval {
+        format!(
+            "{why}: rolling back once an operator confirms (automatically after {} s)",
+            config.auto_rollback.rollback_timeout_seconds
+        )
+    } else {
+        format!("{why}: rolling back")
+    };
+    d
+}
+
+fn names(metrics: &[&MetricReport]) -> String {
+    metrics
+        .iter()
+        .map(|m| m.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The project's test command: regenerates the scipy reference fixtures to prove the committed
+# ones come from the committed script, then runs every Rust test in the workspace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! python3 -c 'import scipy, numpy' 2>/dev/null; then
+    echo "installing scipy and numpy for the reference fixtures"
+    python3 -m pip install --quiet --disable-pip-version-check 'scipy==1.17.1' 'numpy==2.4.6'
+fi
+for script in tests/fixtures/gen_*.py; do
+    [ -e "$script" ] || continue
+    python3 "$script"
+done
+python3 examples/windows/make_windows.py
+if ! git diff --quiet -- tests/fixtures examples; then
+    echo "committed fixtures differ from what their scripts generate:" >&2
+    git diff --stat -- tests/fixtures examples >&2
+    exit 1
+fi
+
+cargo test --workspace --locked
