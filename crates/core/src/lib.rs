@@ -4,13 +4,17 @@
 //! Nothing here performs I/O or knows about AWS: the same functions run inside a Lambda, the
 //! CLI, backtests and tests.
 
+pub mod backtest;
 pub mod config;
+pub mod controller;
 pub mod error;
 pub mod judge;
+pub mod notify;
 pub mod observe;
 pub mod policy;
 pub mod report;
 pub mod sequential;
+pub mod sim;
 pub mod stats;
 
 pub use error::{ConfigError, StatsError};

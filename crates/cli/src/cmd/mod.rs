@@ -1,7 +1,9 @@
 //! Command-line definitions and dispatch.
 
 mod analyze;
+mod backtest;
 mod config;
+mod demo;
 mod test;
 
 use std::path::PathBuf;
@@ -24,6 +26,10 @@ enum Command {
     Test(test::TestArgs),
     /// Judge one analysis window against a config and print the decision.
     Analyze(AnalyzeArgs),
+    /// Replay recorded metric timelines through the judge and policy.
+    Backtest(backtest::BacktestArgs),
+    /// Run a whole canary on a simulated Lambda fleet (no AWS account needed).
+    Demo(demo::DemoArgs),
     /// Print the JSON Schema of the canary config.
     Schema,
     /// Check a config file; prints the config with every default filled in.
@@ -62,6 +68,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Test(args) => test::run(&args),
         Command::Analyze(args) => analyze::run(&args),
+        Command::Backtest(args) => backtest::run(&args),
+        Command::Demo(args) => demo::run(&args),
         Command::Schema => config::schema(),
         Command::Validate { config } => config::validate(&config),
     }

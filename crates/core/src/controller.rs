@@ -1,0 +1,225 @@
+//! The canary's state machine between looks: which phase it is in, since when, whether it is
+//! holding, and what each decision does to that state. The Lambda `phase` function, the
+//! backtest and the local demo all drive a canary through [`RunState::look`].
+//!
+//! [`Replay`] adds in-memory accumulation of observations for callers that receive one
+//! interval at a time (backtests, the demo); the Lambda re-reads its window from CloudWatch.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::CanaryConfig;
+use crate::error::ConfigError;
+use crate::judge::{self, JudgeInput};
+use crate::observe::{SideObservations, check_side};
+use crate::policy::{self, Action, Decision, PhaseState};
+
+/// How a canary ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// All traffic went to the canary.
+    Promoted,
+    /// All traffic went back to the baseline.
+    RolledBack,
+}
+
+/// The small, serialisable state of one canary between looks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunState {
+    /// 1-based current phase.
+    pub phase: usize,
+    /// When the canary started (seconds on the caller's clock).
+    pub started_at: u64,
+    /// When the current phase started.
+    pub phase_started_at: u64,
+    /// When the current hold began, if holding.
+    pub hold_started_at: Option<u64>,
+    /// A decided advance that waits (`hold_before_full_traffic`) until this time.
+    pub pending_advance_at: Option<u64>,
+    /// Looks taken so far.
+    pub looks: u32,
+    /// Set once the canary is over.
+    pub outcome: Option<Outcome>,
+}
+
+impl RunState {
+    /// A canary starting its first phase at `at`.
+    pub fn new(at: u64) -> Self {
+        Self {
+            phase: 1,
+            started_at: at,
+            phase_started_at: at,
+            hold_started_at: None,
+            pending_advance_at: None,
+            looks: 0,
+            outcome: None,
+        }
+    }
+
+    /// The canary's current traffic percentage.
+    pub fn weight(&self, config: &CanaryConfig) -> f64 {
+        match self.outcome {
+            Some(Outcome::Promoted) => 100.0,
+            Some(Outcome::RolledBack) => 0.0,
+            None => config.canary_phases[self.phase - 1].traffic_percentage,
+        }
+    }
+
+    /// Whether the current phase has no live baseline (the canary takes all traffic).
+    pub fn full_traffic(&self, config: &CanaryConfig) -> bool {
+        self.weight(config) >= 100.0
+    }
+
+    /// Judges, decides and applies the decision to the state. Returns the decision and
+    /// whether a new phase began (the caller then starts a fresh phase window).
+    pub fn look(
+        &mut self,
+        config: &CanaryConfig,
+        at: u64,
+        input: &JudgeInput<'_>,
+    ) -> (Decision, bool) {
+        self.looks += 1;
+        let report = judge::judge(config, input);
+        let state = PhaseState {
+            phase: self.phase,
+            elapsed_in_phase_seconds: at.saturating_sub(self.phase_started_at),
+            total_elapsed_seconds: at.saturating_sub(self.started_at),
+            hold_seconds: self.hold_started_at.map_or(0, |h| at.saturating_sub(h)),
+        };
+        let mut d = policy::decide(config, report, &state);
+        if d.action == Action::Hold {
+            self.hold_started_at.get_or_insert(at);
+        } else {
+            self.hold_started_at = None;
+        }
+        let mut new_phase = false;
+        match d.action {
+            Action::Advance => match self.pending_advance_at {
+                Some(when) if at < when => {
+                    d.action = Action::Continue;
+                    d.reason = format!("{}; the shift happens at {when} s", d.reason);
+                }
+                Some(_) => new_phase = self.enter_next_phase(at),
+                None if d.wait_seconds > 0 => {
+                    self.pending_advance_at = Some(at + d.wait_seconds);
+                    d.action = Action::Continue;
+                    d.reason = format!(
+                        "{}; waiting {} s before the shift",
+                        d.reason, d.wait_seconds
+                    );
+                }
+                None => new_phase = self.enter_next_phase(at),
+            },
+            Action::Promote => self.outcome = Some(Outcome::Promoted),
+            Action::Rollback => self.outcome = Some(Outcome::RolledBack),
+            Action::Continue | Action::Extend | Action::Hold => {}
+        }
+        (d, new_phase)
+    }
+
+    fn enter_next_phase(&mut self, at: u64) -> bool {
+        self.phase += 1;
+        self.phase_started_at = at;
+        self.pending_advance_at = None;
+        true
+    }
+}
+
+/// One interval of new observations, as in a backtest timeline line.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Interval {
+    /// End of the interval, in seconds since the canary started.
+    pub at_seconds: u64,
+    /// The baseline's new observations.
+    #[serde(default)]
+    pub baseline: SideObservations,
+    /// The canary's new observations.
+    #[serde(default)]
+    pub canary: SideObservations,
+}
+
+impl Interval {
+    /// Parses one timeline line and checks it against the config.
+    pub fn from_json(line: &str, config: &CanaryConfig) -> Result<Self, ConfigError> {
+        let de = &mut serde_json::Deserializer::from_str(line);
+        let i: Self = serde_path_to_error::deserialize(de)
+            .map_err(|e| ConfigError::new(e.path().to_string(), e.into_inner().to_string()))?;
+        check_side("baseline", &i.baseline, config)?;
+        check_side("canary", &i.canary, config)?;
+        Ok(i)
+    }
+}
+
+/// A canary driven one interval at a time, keeping the observations of the current phase and
+/// the baseline seen in earlier phases (the reference once the canary takes all traffic).
+#[derive(Debug, Clone)]
+pub struct Replay {
+    /// The run's state.
+    pub state: RunState,
+    phase_baseline: SideObservations,
+    phase_canary: SideObservations,
+    earlier_baseline: SideObservations,
+}
+
+impl Replay {
+    /// A canary starting at time 0.
+    pub fn new() -> Self {
+        Self {
+            state: RunState::new(0),
+            phase_baseline: SideObservations::new(),
+            phase_canary: SideObservations::new(),
+            earlier_baseline: SideObservations::new(),
+        }
+    }
+
+    /// Adds an interval's observations and takes a look. Returns `None` once the canary is
+    /// over.
+    pub fn step(&mut self, config: &CanaryConfig, interval: &Interval) -> Option<Decision> {
+        if self.state.outcome.is_some() {
+            return None;
+        }
+        accumulate(&mut self.phase_baseline, &interval.baseline);
+        accumulate(&mut self.phase_canary, &interval.canary);
+        let share = self.state.weight(config) / 100.0;
+        let live = share < 1.0;
+        let input = JudgeInput {
+            baseline: if live {
+                &self.phase_baseline
+            } else {
+                &self.earlier_baseline
+            },
+            canary: &self.phase_canary,
+            canary_share: share,
+            baseline_share: if live { 1.0 - share } else { 1.0 },
+            baseline_is_live: live,
+        };
+        let (decision, new_phase) = self.state.look(config, interval.at_seconds, &input);
+        if new_phase {
+            let finished = std::mem::take(&mut self.phase_baseline);
+            accumulate(&mut self.earlier_baseline, &finished);
+            self.phase_canary.clear();
+        }
+        Some(decision)
+    }
+}
+
+impl Default for Replay {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn accumulate(into: &mut SideObservations, from: &SideObservations) {
+    for (name, obs) in from {
+        match into.get_mut(name) {
+            // Shapes were checked against the config when the interval was parsed.
+            Some(existing) => {
+                let _ = existing.extend(obs);
+            }
+            None => {
+                into.insert(name.clone(), obs.clone());
+            }
+        }
+    }
+}
