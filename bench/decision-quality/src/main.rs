@@ -104,12 +104,11 @@ fn run_once(config: &CanaryConfig, scenario: Scenario, seed: u64) -> (Option<Out
         at += look;
         let weight = replay.state.weight(config);
         let interval = fleet.interval(at, look, weight);
-        if let Some(d) = replay.step(config, &interval) {
-            if matches!(d.action, Action::Advance | Action::Promote)
-                && d.canary_samples < d.min_samples
-            {
-                short_advance = true;
-            }
+        if let Some(d) = replay.step(config, &interval)
+            && matches!(d.action, Action::Advance | Action::Promote)
+            && d.canary_samples < d.min_samples
+        {
+            short_advance = true;
         }
     }
     (

@@ -72,14 +72,14 @@ pub fn replay_file(config: &CanaryConfig, path: &Path) -> Result<(Vec<LookRecord
         }
         let at = || format!("{} line {}", path.display(), i + 1);
         let interval = Interval::from_json(&line, config).with_context(at)?;
-        if let Some(prev) = last_at {
-            if interval.at_seconds <= prev {
-                bail!(
-                    "{}: at_seconds {} is not after {prev}; lines must be in time order",
-                    at(),
-                    interval.at_seconds
-                );
-            }
+        if let Some(prev) = last_at
+            && interval.at_seconds <= prev
+        {
+            bail!(
+                "{}: at_seconds {} is not after {prev}; lines must be in time order",
+                at(),
+                interval.at_seconds
+            );
         }
         last_at = Some(interval.at_seconds);
         if bt.outcome().is_some() {
