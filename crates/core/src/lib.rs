@@ -12,6 +12,7 @@ pub mod judge;
 pub mod notify;
 pub mod observe;
 pub mod policy;
+pub mod ports;
 pub mod report;
 pub mod sequential;
 pub mod sim;

@@ -57,7 +57,7 @@ pub struct DemoArgs {
     verbose: bool,
 }
 
-fn scenario(kind: DemoScenario, rps: f64) -> Scenario {
+pub fn scenario(kind: DemoScenario, rps: f64) -> Scenario {
     let healthy = Scenario::healthy(rps);
     match kind {
         DemoScenario::Healthy => healthy,

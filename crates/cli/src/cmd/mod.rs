@@ -4,6 +4,7 @@ mod analyze;
 mod backtest;
 mod config;
 mod demo;
+mod simulate;
 mod test;
 
 use std::path::PathBuf;
@@ -30,6 +31,8 @@ enum Command {
     Backtest(backtest::BacktestArgs),
     /// Run a whole canary on a simulated Lambda fleet (no AWS account needed).
     Demo(demo::DemoArgs),
+    /// Write a synthetic metric timeline (JSON Lines) for backtests.
+    Simulate(simulate::SimulateArgs),
     /// Print the JSON Schema of the canary config.
     Schema,
     /// Check a config file; prints the config with every default filled in.
@@ -70,6 +73,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Analyze(args) => analyze::run(&args),
         Command::Backtest(args) => backtest::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Simulate(args) => simulate::run(&args),
         Command::Schema => config::schema(),
         Command::Validate { config } => config::validate(&config),
     }

@@ -41,3 +41,6 @@ pub fn judge(config: &CanaryConfig, input: &JudgeInput<'_>) -> JudgeReport {
         .collect();
     JudgeReport::new(metrics, input.baseline_is_live)
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,70 @@
+//! `canary-gate simulate`: write a synthetic metric timeline (the backtest's JSON Lines format)
+//! from the simulated fleet, with the canary's weight following the config's phase durations.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use canary_gate_core::config::MetricKind;
+use canary_gate_core::sim::{Fleet, MetricNames};
+
+use super::demo::{DemoScenario, scenario};
+use crate::input::load_config;
+
+/// Arguments of `simulate`.
+#[derive(Debug, clap::Args)]
+pub struct SimulateArgs {
+    /// Config whose phases set the weights and whose first histogram and counter metrics
+    /// receive latencies and errors.
+    #[arg(long)]
+    config: PathBuf,
+    /// Scenario to simulate.
+    #[arg(long, value_enum, default_value_t = DemoScenario::Healthy)]
+    scenario: DemoScenario,
+    /// Number of intervals (looks).
+    #[arg(long, default_value_t = 15)]
+    looks: u64,
+    /// Requests per second to the alias.
+    #[arg(long, default_value_t = 50.0)]
+    rps: f64,
+    /// Random seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+/// Writes the timeline to standard output.
+pub fn run(args: &SimulateArgs) -> Result<ExitCode> {
+    let config = load_config(&args.config)?;
+    let name_of = |kind: MetricKind| {
+        config
+            .metrics
+            .iter()
+            .find(|m| m.kind == kind)
+            .map(|m| m.name.clone())
+    };
+    let names = MetricNames {
+        latency: name_of(MetricKind::Histogram).context("the config needs a histogram metric")?,
+        errors: name_of(MetricKind::Counter).context("the config needs a counter metric")?,
+    };
+    let mut fleet = Fleet::new(scenario(args.scenario, args.rps), names, args.seed);
+    let look = config.analysis.look_interval_seconds;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for i in 1..=args.looks {
+        let at = i * look;
+        let mut phase_end = 0;
+        let weight = config
+            .canary_phases
+            .iter()
+            .find(|p| {
+                phase_end += p.duration_seconds;
+                at <= phase_end
+            })
+            .or(config.canary_phases.last())
+            .map_or(100.0, |p| p.traffic_percentage);
+        let interval = fleet.interval(at, look, weight);
+        writeln!(out, "{}", serde_json::to_string(&interval)?)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,259 @@
+//! End-to-end tests of the `canary-gate` binary on the shipped examples.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_canary-gate"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("binary runs")
+}
+
+fn stdout_ok(args: &[&str]) -> String {
+    let out = run(args);
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+fn analyze(window: &str) -> Value {
+    let text = stdout_ok(&[
+        "analyze",
+        "--config",
+        "examples/canary-monitor-hook.json",
+        "--window",
+        &format!("examples/windows/{window}.json"),
+    ]);
+    serde_json::from_str(&text).expect("decision JSON")
+}
+
+#[test]
+fn regression_window_rolls_back_with_evidence() {
+    let d = analyze("regression");
+    assert_eq!(d["action"], "rollback");
+    let metrics = d["report"]["metrics"].as_array().expect("metrics");
+    let latency = metrics
+        .iter()
+        .find(|m| m["name"] == "response-latency")
+        .expect("latency");
+    assert_eq!(latency["verdict"], "fail");
+    assert_eq!(latency["severity"], "rollback");
+    assert!(latency["result"]["p_value"].as_f64().expect("p") < 0.001);
+    let errors = metrics
+        .iter()
+        .find(|m| m["name"] == "error-rate")
+        .expect("errors");
+    assert_eq!(errors["verdict"], "fail");
+    assert_eq!(errors["canary"]["events"], 91);
+    assert_eq!(errors["baseline"]["total"], 2812);
+
+    let text = stdout_ok(&[
+        "analyze",
+        "--config",
+        "examples/canary-monitor-hook.json",
+        "--window",
+        "examples/windows/regression.json",
+        "--format",
+        "text",
+    ]);
+    assert!(text.contains("VERDICT: ROLLBACK"), "{text}");
+    assert!(
+        text.contains("✗ response-latency (Mann-Whitney U)"),
+        "{text}"
+    );
+    assert!(text.contains("REGRESSION ANALYSIS"), "{text}");
+    assert!(text.contains("3.20% (91 / 2,845)"), "{text}");
+}
+
+#[test]
+fn healthy_window_advances() {
+    let d = analyze("healthy");
+    assert_eq!(d["action"], "advance", "{}", d["reason"]);
+    assert_eq!(d["next_weight"], 100.0);
+}
+
+#[test]
+fn insufficient_window_extends() {
+    let d = analyze("insufficient");
+    assert_eq!(d["action"], "extend", "{}", d["reason"]);
+    assert_eq!(d["canary_samples"], 50);
+    assert_eq!(d["min_samples"], 100);
+}
+
+#[test]
+fn test_command_prints_the_fixed_json_contract() {
+    let v: Value = serde_json::from_str(&stdout_ok(&[
+        "test",
+        "chi-square",
+        "--canary",
+        "91/2845",
+        "--baseline",
+        "4/2812",
+    ]))
+    .expect("json");
+    for key in ["statistic", "p_value", "effect_size"] {
+        assert!(v[key].is_number(), "{key} missing in {v}");
+    }
+    assert!(v["p_value"].as_f64().expect("p") < 1e-10);
+
+    let dir = std::env::temp_dir().join(format!("cg-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let (c, b) = (dir.join("c.txt"), dir.join("b.txt"));
+    std::fs::write(&c, "5\n6\n7\n8\n").expect("write");
+    std::fs::write(&b, "1\n2\n3\n4\n").expect("write");
+    let v: Value = serde_json::from_str(&stdout_ok(&[
+        "test",
+        "mann-whitney-u",
+        "--canary",
+        c.to_str().expect("path"),
+        "--baseline",
+        b.to_str().expect("path"),
+        "--alternative",
+        "greater",
+    ]))
+    .expect("json");
+    // scipy.stats.mannwhitneyu([5,6,7,8], [1,2,3,4], alternative='greater'): U = 16, exact
+    // p = 1/70.
+    assert_eq!(v["statistic"], 16.0);
+    assert!(
+        (v["p_value"].as_f64().expect("p") - 1.0 / 70.0).abs() < 1e-12,
+        "{v}"
+    );
+    assert_eq!(v["effect_size"], 1.0);
+}
+
+#[test]
+fn bad_input_is_named_and_fails() {
+    let out = run(&[
+        "test",
+        "fisher-exact",
+        "--canary",
+        "5/2",
+        "--baseline",
+        "1/10",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--canary") && err.contains("exceed"), "{err}");
+
+    let dir = std::env::temp_dir().join(format!("cg-cli-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let bad = dir.join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"canary_phases": [{"traffic_percentage": 25}, {"traffic_percentage": 10}],
+            "metrics": [{"name": "l", "type": "histogram"}]}"#,
+    )
+    .expect("write");
+    let out = run(&["validate", bad.to_str().expect("path")]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("canary_phases[1].traffic_percentage"), "{err}");
+}
+
+#[test]
+fn schema_is_json_schema() {
+    let v: Value = serde_json::from_str(&stdout_ok(&["schema"])).expect("schema JSON");
+    assert!(v["properties"]["canary_phases"].is_object(), "{v}");
+    assert!(
+        v["required"]
+            .as_array()
+            .expect("required")
+            .iter()
+            .any(|r| r == "metrics")
+    );
+}
+
+#[test]
+fn demo_healthy_promotes_and_regression_rolls_back() {
+    let healthy = stdout_ok(&["demo", "--scenario", "healthy"]);
+    assert!(
+        healthy.contains("FINAL VERDICT") && healthy.contains("PROMOTED"),
+        "{healthy}"
+    );
+    for weight in ["at   5%: advance", "at  25%: advance", "at 100%: promote"] {
+        assert!(healthy.contains(weight), "missing {weight:?} in\n{healthy}");
+    }
+    let bad = stdout_ok(&["demo", "--scenario", "regression"]);
+    assert!(bad.contains("ROLLED BACK"), "{bad}");
+    assert!(bad.contains("--- SNS message"), "{bad}");
+    assert!(
+        bad.contains("Subject: canary-gate: orders-api v42 rolled back at 5%"),
+        "{bad}"
+    );
+    assert!(bad.contains("event=rollback"), "{bad}");
+}
+
+#[test]
+fn backtest_replays_a_simulated_timeline_to_an_outcome() {
+    let dir = std::env::temp_dir().join(format!("cg-cli-bt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    for (scenario, outcome) in [("healthy", "promoted"), ("regression", "rolled_back")] {
+        let timeline = stdout_ok(&[
+            "simulate",
+            "--config",
+            "examples/demo-config.json",
+            "--scenario",
+            scenario,
+            "--looks",
+            "16",
+        ]);
+        assert_eq!(timeline.lines().count(), 16);
+        let path = dir.join(format!("{scenario}.jsonl"));
+        std::fs::write(&path, &timeline).expect("write timeline");
+        let out = stdout_ok(&[
+            "backtest",
+            "--config",
+            "examples/demo-config.json",
+            "--timeline",
+            path.to_str().expect("path"),
+        ]);
+        let lines: Vec<Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json line"))
+            .collect();
+        let last = lines.last().expect("closing line");
+        assert_eq!(last["outcome"], outcome, "{out}");
+        for look in &lines[..lines.len() - 1] {
+            for key in ["at_seconds", "phase", "canary_weight", "action"] {
+                assert!(!look[key].is_null(), "{key} missing in {look}");
+            }
+        }
+    }
+}
+
+#[test]
+fn backtest_names_the_bad_line() {
+    let dir = std::env::temp_dir().join(format!("cg-cli-btbad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let path = dir.join("bad.jsonl");
+    std::fs::write(
+        &path,
+        "{\"at_seconds\": 60, \"baseline\": {}, \"canary\": {}}\n{\"at_seconds\": 120, \"canary\": {\"errors\": [1]}}\n",
+    )
+    .expect("write");
+    let out = run(&[
+        "backtest",
+        "--config",
+        "examples/demo-config.json",
+        "--timeline",
+        path.to_str().expect("path"),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("line 2") && err.contains("canary.errors"),
+        "{err}"
+    );
+}

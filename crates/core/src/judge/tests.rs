@@ -1,0 +1,198 @@
+//! Judge classification on controlled data.
+
+use super::*;
+use crate::config::CanaryConfig;
+use crate::observe::{Observation, SideObservations};
+use crate::stats::Counts;
+
+fn config(metric: serde_json::Value) -> CanaryConfig {
+    CanaryConfig::from_json(&serde_json::json!({"metrics": [metric]}).to_string()).expect("config")
+}
+
+/// A deterministic, smooth sample: `n` quantiles of a log-normal with the given median.
+fn lognormal(n: usize, median: f64) -> Vec<f64> {
+    (0..n)
+        .map(|i| {
+            let u = (i as f64 + 0.5) / n as f64;
+            // Inverse normal CDF by bisection on erf (good enough for test data).
+            let z = statrs::function::erf::erf_inv(2.0 * u - 1.0) * std::f64::consts::SQRT_2;
+            median * (0.5 * z).exp()
+        })
+        .collect()
+}
+
+fn sides(name: &str, b: Observation, c: Observation) -> (SideObservations, SideObservations) {
+    (
+        SideObservations::from([(name.to_string(), b)]),
+        SideObservations::from([(name.to_string(), c)]),
+    )
+}
+
+fn judge_one(c: &CanaryConfig, b: Observation, k: Observation) -> MetricReport {
+    let name = c.metrics[0].name.clone();
+    let (base, can) = sides(&name, b, k);
+    let input = JudgeInput {
+        baseline: &base,
+        canary: &can,
+        canary_share: 0.25,
+        baseline_share: 0.75,
+        baseline_is_live: true,
+    };
+    judge(c, &input).metrics.remove(0)
+}
+
+fn latency_metric() -> serde_json::Value {
+    serde_json::json!({"name": "lat", "type": "histogram", "threshold_percent_increase": 10, "critical": true})
+}
+
+#[test]
+fn large_shift_fails_at_rollback_tier() {
+    let c = config(latency_metric());
+    let m = judge_one(
+        &c,
+        Observation::Samples(lognormal(2000, 40.0)),
+        Observation::Samples(lognormal(2000, 80.0)),
+    );
+    assert_eq!(m.verdict, Verdict::Fail, "{}", m.reason);
+    assert_eq!(m.severity, Some(Severity::Rollback));
+    let h = m.headline.expect("headline");
+    assert!(
+        (h.relative - 1.0).abs() < 0.05,
+        "about +100 %: {}",
+        h.relative
+    );
+    assert!(m.shift.is_some() && m.power.is_some());
+}
+
+#[test]
+fn significant_but_small_increase_is_not_a_failure() {
+    let c = config(latency_metric());
+    let m = judge_one(
+        &c,
+        Observation::Samples(lognormal(20000, 40.0)),
+        Observation::Samples(lognormal(20000, 40.8)),
+    );
+    let p = m.result.expect("test ran").p_value;
+    assert!(
+        p < 0.05,
+        "the +2 % shift is significant with 20k samples: p = {p}"
+    );
+    assert_ne!(m.verdict, Verdict::Fail, "{}", m.reason);
+    assert!(m.reason.contains("below"), "{}", m.reason);
+}
+
+#[test]
+fn improvement_passes_and_direction_is_respected() {
+    let c = config(latency_metric());
+    let m = judge_one(
+        &c,
+        Observation::Samples(lognormal(2000, 80.0)),
+        Observation::Samples(lognormal(2000, 40.0)),
+    );
+    assert_eq!(m.verdict, Verdict::Pass, "{}", m.reason);
+
+    let c = config(serde_json::json!({
+        "name": "throughput", "type": "gauge", "threshold_percent_decrease": 10
+    }));
+    let m = judge_one(
+        &c,
+        Observation::Samples(lognormal(200, 100.0)),
+        Observation::Samples(lognormal(200, 50.0)),
+    );
+    assert_eq!(
+        m.verdict,
+        Verdict::Fail,
+        "a drop is worse for lower-is-worse: {}",
+        m.reason
+    );
+}
+
+#[test]
+fn per_traffic_share_compares_per_unit_of_traffic() {
+    // The canary at 25 % serves a third of the baseline's 75 %: equal per unit of share.
+    let c = config(serde_json::json!({
+        "name": "invocations", "type": "gauge", "threshold_percent_decrease": 10,
+        "per_traffic_share": true
+    }));
+    let m = judge_one(
+        &c,
+        Observation::Samples(lognormal(60, 750.0)),
+        Observation::Samples(lognormal(60, 250.0)),
+    );
+    assert_eq!(m.verdict, Verdict::Pass, "{}", m.reason);
+    let h = m.headline.expect("headline");
+    assert!(h.relative.abs() < 1e-9, "{}", h.relative);
+}
+
+#[test]
+fn counters_fail_on_rate_increase_and_pass_on_no_events() {
+    let c = config(serde_json::json!({
+        "name": "errors", "type": "counter", "threshold_percent_increase": 5, "critical": true
+    }));
+    let m = judge_one(
+        &c,
+        Observation::Counts(Counts {
+            events: 4,
+            total: 2812,
+        }),
+        Observation::Counts(Counts {
+            events: 91,
+            total: 2845,
+        }),
+    );
+    assert_eq!(m.verdict, Verdict::Fail, "{}", m.reason);
+    assert_eq!(m.severity, Some(Severity::Rollback));
+    let m = judge_one(
+        &c,
+        Observation::Counts(Counts {
+            events: 0,
+            total: 2812,
+        }),
+        Observation::Counts(Counts {
+            events: 0,
+            total: 2845,
+        }),
+    );
+    assert_eq!(m.verdict, Verdict::Pass, "{}", m.reason);
+}
+
+#[test]
+fn absolute_threshold_breach_fails_even_without_significance() {
+    let c = config(serde_json::json!({
+        "name": "errors", "type": "counter", "absolute_threshold": 1.0, "critical": true
+    }));
+    let m = judge_one(
+        &c,
+        Observation::Counts(Counts {
+            events: 2,
+            total: 100,
+        }),
+        Observation::Counts(Counts {
+            events: 2,
+            total: 100,
+        }),
+    );
+    assert_eq!(m.verdict, Verdict::Fail, "{}", m.reason);
+    assert!(m.reason.contains("absolute threshold"), "{}", m.reason);
+}
+
+#[test]
+fn missing_or_empty_side_is_no_data() {
+    let c = config(latency_metric());
+    let m = judge_one(
+        &c,
+        Observation::Samples(vec![]),
+        Observation::Samples(lognormal(10, 1.0)),
+    );
+    assert_eq!(m.verdict, Verdict::NoData);
+    assert!(m.reason.contains("baseline"), "{}", m.reason);
+    let empty = SideObservations::new();
+    let input = JudgeInput {
+        baseline: &empty,
+        canary: &empty,
+        canary_share: 0.05,
+        baseline_share: 0.95,
+        baseline_is_live: true,
+    };
+    assert_eq!(judge(&c, &input).metrics[0].verdict, Verdict::NoData);
+}

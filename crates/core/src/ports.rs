@@ -1,0 +1,154 @@
+//! The ports through which the engine reaches the outside world: metrics, the alias's traffic
+//! routing, notifications and CodeDeploy lifecycle hooks. Adapters (CloudWatch, Lambda, SNS,
+//! CodeDeploy, the simulated fleet, test fakes) implement these traits; they speak core types
+//! and return [`PortError`], never an SDK type.
+//!
+//! The traits use `async fn` but need no particular runtime: the Lambda functions run them on
+//! tokio, tests and the demo can run them on any executor.
+
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::config::{CanaryConfig, Target};
+use crate::notify::Notification;
+use crate::observe::SideObservations;
+
+/// A failure at a port, classified so that callers (and the state machine's Retry/Catch) can
+/// react to the kind, not to a message.
+#[derive(Debug, Clone, Error, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PortError {
+    /// Someone else changed the alias since we read it (its `RevisionId` moved on). We never
+    /// overwrite another writer's change.
+    #[error("alias changed concurrently: expected revision {expected}, found {found}")]
+    Conflict {
+        /// The revision we read.
+        expected: String,
+        /// The revision now in place.
+        found: String,
+    },
+    /// The service throttled us; retry with backoff.
+    #[error("throttled: {0}")]
+    Throttled(String),
+    /// A transient failure (network, 5xx); retry.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    /// The function, alias, topic or deployment does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The request was rejected as invalid (permissions, bad parameters); do not retry.
+    #[error("rejected: {0}")]
+    Rejected(String),
+}
+
+impl PortError {
+    /// Whether retrying may help.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, PortError::Throttled(_) | PortError::Unavailable(_))
+    }
+}
+
+/// The time range of one metrics fetch, in seconds since the Unix epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeRange {
+    /// Inclusive start.
+    pub start: i64,
+    /// Exclusive end.
+    pub end: i64,
+}
+
+/// Observations of both versions over a time range.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Fetched {
+    /// The baseline version's observations, by metric name. A metric without datapoints is
+    /// absent or empty ("no data"), never zero.
+    pub baseline: SideObservations,
+    /// The canary version's observations.
+    pub canary: SideObservations,
+    /// How the data was obtained, for the report (e.g. "latency: percentile statistics with
+    /// sample counts, not per-invocation durations").
+    pub notes: Vec<String>,
+}
+
+/// Reads both versions' metrics.
+pub trait MetricsSource {
+    /// Fetches every metric of `config` for both versions of `target` over `range`.
+    fn fetch(
+        &self,
+        config: &CanaryConfig,
+        target: &Target,
+        range: TimeRange,
+    ) -> impl Future<Output = Result<Fetched, PortError>> + Send;
+}
+
+/// An alias as read: where it points and how it splits traffic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AliasState {
+    /// The version the alias points at (the primary).
+    pub version: String,
+    /// The additional version and its weight in percent, when routing is split.
+    pub additional: Option<(String, f64)>,
+    /// The alias's revision; every write must name it.
+    pub revision_id: String,
+}
+
+impl AliasState {
+    /// The weight in percent that `version` receives through this alias.
+    pub fn weight_of(&self, version: &str) -> f64 {
+        match &self.additional {
+            Some((v, w)) if v == version => *w,
+            Some((_, w)) if self.version == version => 100.0 - w,
+            None if self.version == version => 100.0,
+            _ => 0.0,
+        }
+    }
+}
+
+/// Reads and sets the alias's routing. Every write carries the revision read before it and
+/// fails with [`PortError::Conflict`] instead of overwriting someone else's change. Writes
+/// set absolute weights, so repeating one is harmless.
+pub trait TrafficRouter {
+    /// Reads the alias.
+    fn read(&self, target: &Target) -> impl Future<Output = Result<AliasState, PortError>> + Send;
+
+    /// Points the alias at the baseline with `canary_weight` percent (0 < w < 100) routed to
+    /// the canary version.
+    fn set_canary_weight(
+        &self,
+        target: &Target,
+        canary_weight: f64,
+        revision_id: &str,
+    ) -> impl Future<Output = Result<AliasState, PortError>> + Send;
+
+    /// Points the alias at the canary version with no split (promotion).
+    fn promote(
+        &self,
+        target: &Target,
+        revision_id: &str,
+    ) -> impl Future<Output = Result<AliasState, PortError>> + Send;
+
+    /// Points the alias at the baseline version with no split (rollback).
+    fn rollback(
+        &self,
+        target: &Target,
+        revision_id: &str,
+    ) -> impl Future<Output = Result<AliasState, PortError>> + Send;
+}
+
+/// Publishes notifications.
+pub trait Notifier {
+    /// Publishes one message.
+    fn publish(&self, n: &Notification) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// Reports the outcome of a CodeDeploy lifecycle hook.
+pub trait LifecycleHook {
+    /// `PutLifecycleEventHookExecutionStatus` with Succeeded or Failed.
+    fn report(
+        &self,
+        deployment_id: &str,
+        hook_execution_id: &str,
+        succeeded: bool,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+}
