@@ -17,5 +17,6 @@ pub mod report;
 pub mod sequential;
 pub mod sim;
 pub mod stats;
+pub mod step;
 
 pub use error::{ConfigError, StatsError};

@@ -7,11 +7,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use canary_gate_core::config::{CanaryConfig, MetricKind};
-use canary_gate_core::controller::{Outcome, Replay};
+use canary_gate_core::controller::Outcome;
 use canary_gate_core::notify;
 use canary_gate_core::policy::Action;
-use canary_gate_core::report::render_decision_text;
-use canary_gate_core::sim::{Fleet, MetricNames, Regression, Scenario};
+use canary_gate_core::sim::{Fleet, MetricNames, Regression, Scenario, SimulatedLambda, run_ready};
+use canary_gate_core::step;
 use clap::ValueEnum;
 
 use crate::input::load_config;
@@ -89,6 +89,10 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         Some(path) => load_config(path)?,
         None => CanaryConfig::from_json(DEMO_CONFIG).context("built-in demo config")?,
     };
+    let target = config
+        .target
+        .clone()
+        .context("the demo config needs a target")?;
     let name_of = |kind: MetricKind| {
         config
             .metrics
@@ -100,77 +104,103 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         latency: name_of(MetricKind::Histogram).context("the demo needs a histogram metric")?,
         errors: name_of(MetricKind::Counter).context("the demo needs a counter metric")?,
     };
-    let mut fleet = Fleet::new(scenario(args.scenario, args.rps), names, args.seed);
-    let mut replay = Replay::new();
+    let fleet = Fleet::new(scenario(args.scenario, args.rps), names, args.seed);
     let look = config.analysis.look_interval_seconds;
+    let sim = SimulatedLambda::new(fleet, &target, 0, look);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    let target = config
-        .target
-        .as_ref()
-        .map(|t| {
-            format!(
-                "{}:{} v{} -> v{}",
-                t.function_name, t.alias, t.baseline_version, t.canary_version
-            )
-        })
-        .unwrap_or_else(|| "simulated function".to_string());
     writeln!(
         out,
-        "canary-gate demo: {target}, scenario {:?}, {} req/s, seed {}",
-        args.scenario, args.rps, args.seed
+        "canary-gate demo: {}:{} v{} -> v{}, scenario {:?}, {} req/s, seed {}",
+        target.function_name,
+        target.alias,
+        target.baseline_version,
+        target.canary_version,
+        args.scenario,
+        args.rps,
+        args.seed
     )?;
     writeln!(
         out,
-        "(simulated fleet, accelerated time: one look every {look} s of simulated time)\n"
+        "(simulated Lambda fleet in accelerated time; the same steps the phase function runs)\n"
     )?;
-    let limit = config.timeout_seconds + look * 2;
-    let mut at = 0;
-    while replay.state.outcome.is_none() && at < limit {
-        at += look;
-        let weight = replay.state.weight(&config);
-        let interval = fleet.interval(at, look, weight);
-        let Some(d) = replay.step(&config, &interval) else {
-            break;
-        };
-        writeln!(
-            out,
-            "[{:>4} s] phase {} at {:>3}%: {:<8} {}",
-            at,
-            d.phase,
-            d.canary_weight,
-            d.action.as_str(),
-            d.reason
-        )?;
+    let mut exec = ready(step::start(config.clone(), 0, None, &sim))?;
+    writeln!(
+        out,
+        "[   0 s] alias {} now routes {}% to v{}",
+        target.alias,
+        exec.run.weight(&config),
+        target.canary_version
+    )?;
+    let mut now: i64 = 0;
+    let mut wait = look;
+    let mut seen = 0;
+    let limit = (config.timeout_seconds + 4 * look) as i64;
+    while exec.run.outcome.is_none() && now < limit {
+        now += wait as i64;
+        sim.run_until(now);
+        let step = ready(step::look(exec, now, &sim, &sim, &sim))?;
+        let last = step.execution.history.last().cloned();
+        if let Some(l) = &last {
+            writeln!(
+                out,
+                "[{:>4} s] phase {} at {:>3}%: {:<8} {}",
+                l.at_seconds,
+                l.phase,
+                l.canary_weight,
+                l.action.as_str(),
+                l.reason
+            )?;
+        }
         let phase_end = matches!(
-            d.action,
+            step.action,
             Action::Advance | Action::Promote | Action::Rollback
         );
         if phase_end || args.verbose {
-            let text = render_decision_text(&config, &d);
-            writeln!(out, "\n{text}")?;
-            for n in notify::compose(&config, &d, &text) {
-                if n.event == notify::Event::Rollback || n.event == notify::Event::Promoted {
-                    writeln!(out, "--- SNS message (to {}) ---", n.channels.join(", "))?;
-                    writeln!(out, "Subject: {}", n.subject)?;
-                    let attrs: Vec<String> = n
-                        .attributes
-                        .iter()
-                        .map(|(k, v)| format!("{k}={v}"))
-                        .collect();
-                    writeln!(out, "Attributes: {}", attrs.join(" "))?;
-                    writeln!(out, "---\n")?;
-                } else {
-                    writeln!(out, "(notify {}: {})\n", n.channels.join(", "), n.subject)?;
-                }
+            writeln!(out, "\n{}", step.report)?;
+        }
+        let published = sim.published();
+        for n in &published[seen..] {
+            if matches!(n.event, notify::Event::Rollback | notify::Event::Promoted) {
+                writeln!(out, "--- SNS message (to {}) ---", n.channels.join(", "))?;
+                writeln!(out, "Subject: {}", n.subject)?;
+                let attrs: Vec<String> = n
+                    .attributes
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                writeln!(out, "Attributes: {}", attrs.join(" "))?;
+                writeln!(out, "---\n")?;
+            } else {
+                writeln!(out, "(notify {}: {})\n", n.channels.join(", "), n.subject)?;
             }
         }
+        seen = published.len();
+        exec = step.execution;
+        if step.awaiting_approval {
+            writeln!(out, "(demo operator approves: {})", step.action.as_str())?;
+            exec = ready(step::apply_override(exec, step.action, &sim))?;
+        }
+        wait = step.wait_seconds;
     }
-    let verdict = match replay.state.outcome {
+    let alias = sim.alias();
+    let verdict = match exec.run.outcome {
         Some(Outcome::Promoted) => "PROMOTED: the canary version now takes all traffic",
         Some(Outcome::RolledBack) => "ROLLED BACK: all traffic is back on the baseline version",
         None => "INCOMPLETE: the demo stopped before a final decision",
     };
-    writeln!(out, "FINAL VERDICT after {at} s: {verdict}")?;
+    writeln!(
+        out,
+        "FINAL VERDICT after {now} s: {verdict} (alias {} -> v{})",
+        target.alias, alias.version
+    )?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Drives a step over the simulated fleet, whose futures never wait.
+fn ready<T>(f: impl std::future::Future<Output = Result<T, step::StepError>>) -> Result<T> {
+    match run_ready(f) {
+        Some(r) => r.map_err(|e| anyhow::anyhow!("{e} ({})", e.error_type())),
+        None => anyhow::bail!("a simulated step waited unexpectedly"),
+    }
 }

@@ -3,6 +3,14 @@
 //! and each version draws latencies (with cold-start tails) and errors from its own profile.
 //! Everything random comes from a seeded generator, so a run is reproducible.
 
+mod lambda;
+
+pub use lambda::SimulatedLambda;
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -203,6 +211,17 @@ impl Fleet {
                 total: n,
             },
         )
+    }
+}
+
+/// Runs a future that completes without waiting on anything, such as the steps of
+/// [`crate::step`] over [`SimulatedLambda`]. Returns `None` if the future would wait.
+pub fn run_ready<F: Future>(future: F) -> Option<F::Output> {
+    let mut future = pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    match future.as_mut().poll(&mut cx) {
+        Poll::Ready(v) => Some(v),
+        Poll::Pending => None,
     }
 }
 

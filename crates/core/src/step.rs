@@ -1,0 +1,358 @@
+//! One canary step over the ports: the logic behind the `phase` Lambda function, the local
+//! demo and the tests. `start` shifts the first share of traffic; `look` fetches both
+//! versions' metrics, judges, decides, applies the decision to the alias and notifies.
+//!
+//! Safety rules live here: the alias must still be as we left it (otherwise stop and report,
+//! never overwrite another writer), weights are set, never added, and a failed notification
+//! is recorded but never blocks or undoes a rollback.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::backtest::LookRecord;
+use crate::config::{CanaryConfig, Target};
+use crate::controller::{Outcome, RunState};
+use crate::judge::JudgeInput;
+use crate::notify::{self, Notification};
+use crate::policy::{Action, Decision};
+use crate::ports::{AliasState, MetricsSource, Notifier, PortError, TimeRange, TrafficRouter};
+use crate::report::render_decision_text;
+
+/// Most recent look records kept in the execution state (Step Functions passes at most
+/// 256 KB between states).
+const HISTORY_LIMIT: usize = 50;
+
+/// A CodeDeploy lifecycle hook that started the canary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HookRef {
+    /// Deployment id.
+    pub deployment_id: String,
+    /// Lifecycle event hook execution id.
+    pub lifecycle_event_hook_execution_id: String,
+}
+
+/// Everything the state machine carries between looks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Execution {
+    /// The canary's config (validated).
+    pub config: CanaryConfig,
+    /// Where the canary stands.
+    pub run: RunState,
+    /// Wall-clock start of the canary, seconds since the Unix epoch.
+    pub started_epoch: i64,
+    /// The alias revision canary-gate itself last wrote or read.
+    pub alias_revision: String,
+    /// The most recent looks, oldest first.
+    pub history: Vec<LookRecord>,
+    /// Set when a CodeDeploy hook started the canary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hook: Option<HookRef>,
+}
+
+/// What a step returns to the state machine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepOutput {
+    /// The updated execution state.
+    pub execution: Execution,
+    /// The action taken (`continue`, `advance`, …).
+    pub action: Action,
+    /// The decision was not applied: an operator must approve it first.
+    pub awaiting_approval: bool,
+    /// Seconds to wait before the next look.
+    pub wait_seconds: u64,
+    /// The text report of this look.
+    pub report: String,
+    /// Notifications that could not be published (the step still succeeded).
+    pub notification_failures: Vec<String>,
+}
+
+/// Why a step could not complete.
+#[derive(Debug, Error, PartialEq)]
+pub enum StepError {
+    /// The config has no target.
+    #[error("the config has no target: a deployed canary needs function_name, alias and versions")]
+    NoTarget,
+    /// The alias is not in the state canary-gate left it in.
+    #[error("alias {alias} was changed by someone else: {detail}")]
+    AliasConflict {
+        /// Alias name.
+        alias: String,
+        /// What differs.
+        detail: String,
+    },
+    /// Another canary already splits this alias's traffic.
+    #[error(
+        "alias {alias} already routes {weight}% to version {version}: another canary is in progress"
+    )]
+    CanaryInProgress {
+        /// Alias name.
+        alias: String,
+        /// The version receiving the split.
+        version: String,
+        /// Its weight.
+        weight: f64,
+    },
+    /// The alias does not point at the baseline version.
+    #[error("alias {alias} points at version {found}, not at the baseline version {expected}")]
+    UnexpectedBaseline {
+        /// Alias name.
+        alias: String,
+        /// The configured baseline.
+        expected: String,
+        /// What the alias points at.
+        found: String,
+    },
+    /// The canary already ended.
+    #[error("the canary has already ended ({0:?})")]
+    Finished(Outcome),
+    /// Metrics could not be read.
+    #[error("metrics unavailable: {0}")]
+    Metrics(PortError),
+    /// The alias could not be read or written.
+    #[error("traffic routing failed: {0}")]
+    Routing(PortError),
+}
+
+impl StepError {
+    /// A stable name for Step Functions `Retry`/`Catch` (`ErrorEquals`).
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            StepError::NoTarget => "InvalidConfig",
+            StepError::AliasConflict { .. } | StepError::Routing(PortError::Conflict { .. }) => {
+                "AliasConflict"
+            }
+            StepError::CanaryInProgress { .. } => "CanaryInProgress",
+            StepError::UnexpectedBaseline { .. } => "UnexpectedBaseline",
+            StepError::Finished(_) => "CanaryFinished",
+            StepError::Metrics(e) | StepError::Routing(e) if e.is_transient() => "Transient",
+            StepError::Metrics(_) => "MetricsUnavailable",
+            StepError::Routing(_) => "RoutingFailed",
+        }
+    }
+}
+
+fn target_of(config: &CanaryConfig) -> Result<&Target, StepError> {
+    config.target.as_ref().ok_or(StepError::NoTarget)
+}
+
+/// Starts a canary: checks the alias points at the baseline with no split, then routes the
+/// first phase's share to the canary.
+pub async fn start<R: TrafficRouter>(
+    config: CanaryConfig,
+    now_epoch: i64,
+    hook: Option<HookRef>,
+    router: &R,
+) -> Result<Execution, StepError> {
+    let target = target_of(&config)?.clone();
+    let alias = router.read(&target).await.map_err(StepError::Routing)?;
+    if let Some((version, weight)) = &alias.additional
+        && *weight > 0.0
+    {
+        return Err(StepError::CanaryInProgress {
+            alias: target.alias.clone(),
+            version: version.clone(),
+            weight: *weight,
+        });
+    }
+    if alias.version != target.baseline_version {
+        return Err(StepError::UnexpectedBaseline {
+            alias: target.alias.clone(),
+            expected: target.baseline_version.clone(),
+            found: alias.version.clone(),
+        });
+    }
+    let run = RunState::new(0);
+    let weight = run.weight(&config);
+    let after = apply_weight(router, &target, weight, &alias.revision_id).await?;
+    Ok(Execution {
+        config,
+        run,
+        started_epoch: now_epoch,
+        alias_revision: after.revision_id,
+        history: Vec::new(),
+        hook,
+    })
+}
+
+async fn apply_weight<R: TrafficRouter>(
+    router: &R,
+    target: &Target,
+    weight: f64,
+    revision: &str,
+) -> Result<AliasState, StepError> {
+    if weight >= 100.0 {
+        router.promote(target, revision).await
+    } else {
+        router.set_canary_weight(target, weight, revision).await
+    }
+    .map_err(StepError::Routing)
+}
+
+/// Checks that the alias is as canary-gate left it.
+fn check_alias(exec: &Execution, target: &Target, alias: &AliasState) -> Result<(), StepError> {
+    let expected = exec.run.weight(&exec.config);
+    let actual = alias.weight_of(&target.canary_version);
+    if alias.revision_id != exec.alias_revision || (actual - expected).abs() > 1e-6 {
+        return Err(StepError::AliasConflict {
+            alias: target.alias.clone(),
+            detail: format!(
+                "expected revision {} with {expected}% on version {}, found revision {} with {actual}%",
+                exec.alias_revision, target.canary_version, alias.revision_id
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Takes one look at `now_epoch`: fetch, judge, decide, apply and notify.
+pub async fn look<M, R, N>(
+    mut exec: Execution,
+    now_epoch: i64,
+    metrics: &M,
+    router: &R,
+    notifier: &N,
+) -> Result<StepOutput, StepError>
+where
+    M: MetricsSource,
+    R: TrafficRouter,
+    N: Notifier,
+{
+    if let Some(o) = exec.run.outcome {
+        return Err(StepError::Finished(o));
+    }
+    let target = target_of(&exec.config)?.clone();
+    let alias = router.read(&target).await.map_err(StepError::Routing)?;
+    check_alias(&exec, &target, &alias)?;
+
+    let at = (now_epoch - exec.started_epoch).max(0) as u64;
+    let phase_start = exec.started_epoch + exec.run.phase_started_at as i64;
+    let full = exec.run.full_traffic(&exec.config);
+    let phase_range = TimeRange {
+        start: phase_start,
+        end: now_epoch,
+    };
+    let fetched = metrics
+        .fetch(&exec.config, &target, phase_range)
+        .await
+        .map_err(StepError::Metrics)?;
+    // At full traffic there is no live baseline: compare against the baseline observed
+    // before this phase.
+    let earlier = if full {
+        let range = TimeRange {
+            start: exec.started_epoch,
+            end: phase_start,
+        };
+        Some(
+            metrics
+                .fetch(&exec.config, &target, range)
+                .await
+                .map_err(StepError::Metrics)?,
+        )
+    } else {
+        None
+    };
+    let share = exec.run.weight(&exec.config) / 100.0;
+    let input = JudgeInput {
+        baseline: earlier.as_ref().map_or(&fetched.baseline, |e| &e.baseline),
+        canary: &fetched.canary,
+        canary_share: share,
+        baseline_share: if full { 1.0 } else { 1.0 - share },
+        baseline_is_live: !full,
+    };
+    let (decision, _) = exec.run.look(&exec.config, at, &input);
+    let awaiting_approval = decision.requires_approval;
+    if !awaiting_approval {
+        apply(&mut exec, &target, &decision, &alias, router).await?;
+    }
+    let report = render_decision_text(&exec.config, &decision);
+    let notification_failures =
+        publish_all(notifier, notify::compose(&exec.config, &decision, &report)).await;
+    exec.history.push(LookRecord::from_decision(at, &decision));
+    if exec.history.len() > HISTORY_LIMIT {
+        exec.history.remove(0);
+    }
+    Ok(StepOutput {
+        action: decision.action,
+        awaiting_approval,
+        wait_seconds: decision.wait_seconds.max(1),
+        report,
+        notification_failures,
+        execution: exec,
+    })
+}
+
+/// Applies a decision to the alias. Rollback and promotion clear the routing; advance sets
+/// the next weight; the other actions leave the alias alone.
+async fn apply<R: TrafficRouter>(
+    exec: &mut Execution,
+    target: &Target,
+    d: &Decision,
+    alias: &AliasState,
+    router: &R,
+) -> Result<(), StepError> {
+    let revision = &alias.revision_id;
+    let after = match d.action {
+        Action::Rollback => router
+            .rollback(target, revision)
+            .await
+            .map_err(StepError::Routing)?,
+        Action::Promote => router
+            .promote(target, revision)
+            .await
+            .map_err(StepError::Routing)?,
+        Action::Advance => apply_weight(router, target, d.next_weight, revision).await?,
+        Action::Continue | Action::Extend | Action::Hold => return Ok(()),
+    };
+    exec.alias_revision = after.revision_id;
+    Ok(())
+}
+
+/// Publishes every notification; failures are collected, never raised.
+async fn publish_all<N: Notifier>(notifier: &N, notifications: Vec<Notification>) -> Vec<String> {
+    let mut failures = Vec::new();
+    for n in &notifications {
+        if let Err(e) = notifier.publish(n).await {
+            failures.push(format!("{}: {e}", n.event.as_str()));
+        }
+    }
+    failures
+}
+
+/// Applies an operator's decision (approval answered, abort or forced promotion) and records
+/// the outcome. Used after `.waitForTaskToken` and by the operator commands.
+pub async fn apply_override<R: TrafficRouter>(
+    mut exec: Execution,
+    action: Action,
+    router: &R,
+) -> Result<Execution, StepError> {
+    let target = target_of(&exec.config)?.clone();
+    let alias = router.read(&target).await.map_err(StepError::Routing)?;
+    let after = match action {
+        Action::Rollback => {
+            exec.run.outcome = Some(Outcome::RolledBack);
+            router.rollback(&target, &alias.revision_id).await
+        }
+        Action::Promote => {
+            exec.run.outcome = Some(Outcome::Promoted);
+            router.promote(&target, &alias.revision_id).await
+        }
+        // An approved advance: the run state already moved to the next phase.
+        Action::Advance => {
+            let weight = exec.run.weight(&exec.config);
+            return match apply_weight(router, &target, weight, &alias.revision_id).await {
+                Ok(after) => {
+                    exec.alias_revision = after.revision_id;
+                    Ok(exec)
+                }
+                Err(e) => Err(e),
+            };
+        }
+        Action::Continue | Action::Extend | Action::Hold => return Ok(exec),
+    }
+    .map_err(StepError::Routing)?;
+    exec.alias_revision = after.revision_id;
+    Ok(exec)
+}
