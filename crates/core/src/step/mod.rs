@@ -356,3 +356,6 @@ pub async fn apply_override<R: TrafficRouter>(
     exec.alias_revision = after.revision_id;
     Ok(exec)
 }
+
+#[cfg(test)]
+mod tests;
