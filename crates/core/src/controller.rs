@@ -92,29 +92,68 @@ impl RunState {
         } else {
             self.hold_started_at = None;
         }
-        let mut new_phase = false;
-        match d.action {
-            Action::Advance => match self.pending_advance_at {
-                Some(when) if at < when => {
-                    d.action = Action::Continue;
-                    d.reason = format!("{}; the shift happens at {when} s", d.reason);
-                }
-                Some(_) => new_phase = self.enter_next_phase(at),
-                None if d.wait_seconds > 0 => {
-                    self.pending_advance_at = Some(at + d.wait_seconds);
-                    d.action = Action::Continue;
-                    d.reason = format!(
-                        "{}; waiting {} s before the shift",
-                        d.reason, d.wait_seconds
-                    );
-                }
-                None => new_phase = self.enter_next_phase(at),
-            },
-            Action::Promote => self.outcome = Some(Outcome::Promoted),
-            Action::Rollback => self.outcome = Some(Outcome::RolledBack),
-            Action::Continue | Action::Extend | Action::Hold => {}
-        }
+        // A decision that needs an operator's approval changes nothing until it is given
+        // (see [`RunState::approve`]).
+        let new_phase = if d.requires_approval {
+            false
+        } else {
+            self.transition(&mut d, at)
+        };
         (d, new_phase)
+    }
+
+    /// Applies an approved decision taken at `at`. Returns whether a new phase began.
+    pub fn approve(&mut self, d: &mut Decision, at: u64) -> bool {
+        d.requires_approval = false;
+        self.transition(d, at)
+    }
+
+    fn transition(&mut self, d: &mut Decision, at: u64) -> bool {
+        let (action, new_phase, note) = self.apply_action(d.action, at, d.wait_seconds);
+        d.action = action;
+        if let Some(note) = note {
+            d.reason = format!("{}; {note}", d.reason);
+        }
+        new_phase
+    }
+
+    /// Moves the state as `action` (taken at `at`) says: advance (after `wait_seconds`, if
+    /// any), promote or roll back; other actions change nothing. Returns the action in effect
+    /// (`continue` while an advance waits), whether a new phase began, and a note on waits.
+    pub fn apply_action(
+        &mut self,
+        action: Action,
+        at: u64,
+        wait_seconds: u64,
+    ) -> (Action, bool, Option<String>) {
+        match action {
+            Action::Advance => match self.pending_advance_at {
+                Some(when) if at < when => (
+                    Action::Continue,
+                    false,
+                    Some(format!("the shift happens at {when} s")),
+                ),
+                Some(_) => (Action::Advance, self.enter_next_phase(at), None),
+                None if wait_seconds > 0 => {
+                    self.pending_advance_at = Some(at + wait_seconds);
+                    (
+                        Action::Continue,
+                        false,
+                        Some(format!("waiting {wait_seconds} s before the shift")),
+                    )
+                }
+                None => (Action::Advance, self.enter_next_phase(at), None),
+            },
+            Action::Promote => {
+                self.outcome = Some(Outcome::Promoted);
+                (action, false, None)
+            }
+            Action::Rollback => {
+                self.outcome = Some(Outcome::RolledBack);
+                (action, false, None)
+            }
+            Action::Continue | Action::Extend | Action::Hold => (action, false, None),
+        }
     }
 
     fn enter_next_phase(&mut self, at: u64) -> bool {
@@ -194,7 +233,11 @@ impl Replay {
             baseline_share: if live { 1.0 - share } else { 1.0 },
             baseline_is_live: live,
         };
-        let (decision, new_phase) = self.state.look(config, interval.at_seconds, &input);
+        let (mut decision, mut new_phase) = self.state.look(config, interval.at_seconds, &input);
+        if decision.requires_approval {
+            // Backtests and the demo play an operator who approves at once.
+            new_phase = self.state.approve(&mut decision, interval.at_seconds);
+        }
         if new_phase {
             let finished = std::mem::take(&mut self.phase_baseline);
             accumulate(&mut self.earlier_baseline, &finished);

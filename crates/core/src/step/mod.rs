@@ -6,6 +6,8 @@
 //! never overwrite another writer), weights are set, never added, and a failed notification
 //! is recorded but never blocks or undoes a rollback.
 
+pub mod ops;
+
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -49,6 +51,9 @@ pub struct Execution {
     /// Set when a CodeDeploy hook started the canary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hook: Option<HookRef>,
+    /// When looks started failing (cleared by the next successful look).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_since: Option<i64>,
 }
 
 /// What a step returns to the state machine.
@@ -72,6 +77,9 @@ pub struct StepOutput {
 /// Why a step could not complete.
 #[derive(Debug, Error, PartialEq)]
 pub enum StepError {
+    /// The config is invalid.
+    #[error("invalid config: {0}")]
+    Config(crate::error::ConfigError),
     /// The config has no target.
     #[error("the config has no target: a deployed canary needs function_name, alias and versions")]
     NoTarget,
@@ -120,7 +128,7 @@ impl StepError {
     /// A stable name for Step Functions `Retry`/`Catch` (`ErrorEquals`).
     pub fn error_type(&self) -> &'static str {
         match self {
-            StepError::NoTarget => "InvalidConfig",
+            StepError::Config(_) | StepError::NoTarget => "InvalidConfig",
             StepError::AliasConflict { .. } | StepError::Routing(PortError::Conflict { .. }) => {
                 "AliasConflict"
             }
@@ -174,6 +182,7 @@ pub async fn start<R: TrafficRouter>(
         alias_revision: after.revision_id,
         history: Vec::new(),
         hook,
+        error_since: None,
     })
 }
 
@@ -263,6 +272,7 @@ where
         baseline_is_live: !full,
     };
     let (decision, _) = exec.run.look(&exec.config, at, &input);
+    exec.error_since = None;
     let awaiting_approval = decision.requires_approval;
     if !awaiting_approval {
         apply(&mut exec, &target, &decision, &alias, router).await?;
@@ -321,25 +331,22 @@ async fn publish_all<N: Notifier>(notifier: &N, notifications: Vec<Notification>
     failures
 }
 
-/// Applies an operator's decision (approval answered, abort or forced promotion) and records
-/// the outcome. Used after `.waitForTaskToken` and by the operator commands.
+/// Applies an operator's decision at `now_epoch`: an approved advance, rollback or promotion,
+/// an abort (`rollback`) or a forced `promote`. Used after `.waitForTaskToken` and by the
+/// operator commands; other actions change nothing.
 pub async fn apply_override<R: TrafficRouter>(
     mut exec: Execution,
     action: Action,
+    now_epoch: i64,
     router: &R,
 ) -> Result<Execution, StepError> {
     let target = target_of(&exec.config)?.clone();
     let alias = router.read(&target).await.map_err(StepError::Routing)?;
-    let after = match action {
-        Action::Rollback => {
-            exec.run.outcome = Some(Outcome::RolledBack);
-            router.rollback(&target, &alias.revision_id).await
-        }
-        Action::Promote => {
-            exec.run.outcome = Some(Outcome::Promoted);
-            router.promote(&target, &alias.revision_id).await
-        }
-        // An approved advance: the run state already moved to the next phase.
+    let at = (now_epoch - exec.started_epoch).max(0) as u64;
+    let (effective, _, _) = exec.run.apply_action(action, at, 0);
+    let after = match effective {
+        Action::Rollback => router.rollback(&target, &alias.revision_id).await,
+        Action::Promote => router.promote(&target, &alias.revision_id).await,
         Action::Advance => {
             let weight = exec.run.weight(&exec.config);
             return match apply_weight(router, &target, weight, &alias.revision_id).await {
