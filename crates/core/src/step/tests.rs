@@ -141,3 +141,101 @@ fn error_types_are_stable_names() {
     };
     assert_eq!(StepError::Routing(conflict).error_type(), "AliasConflict");
 }
+
+mod ops_contract {
+    use super::*;
+    use crate::step::ops::{PhaseEvent, PhaseResponse, Ports, handle};
+    use std::sync::Mutex;
+
+    /// Records CodeDeploy reports.
+    #[derive(Default)]
+    struct RecordingHook(Mutex<Vec<(String, String, bool)>>);
+
+    impl crate::ports::LifecycleHook for RecordingHook {
+        async fn report(&self, d: &str, h: &str, ok: bool) -> Result<(), PortError> {
+            self.0.lock().expect("lock").push((d.to_string(), h.to_string(), ok));
+            Ok(())
+        }
+    }
+
+    fn call(event: serde_json::Value, now: i64, s: &SimulatedLambda, hook: &RecordingHook) -> Result<PhaseResponse, StepError> {
+        let event: PhaseEvent = serde_json::from_value(event).expect("event parses");
+        ready(handle(event, now, Ports { metrics: s, router: s, notifier: s, hook }))
+    }
+
+    fn sample_event(name: &str) -> serde_json::Value {
+        let path = format!("{}/../../events/phase/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("sample event")).expect("json")
+    }
+
+    #[test]
+    fn start_event_from_events_dir_starts_the_canary() {
+        let s = sim(Scenario::healthy(50.0));
+        let hook = RecordingHook::default();
+        let r = call(sample_event("start"), 0, &s, &hook).expect("start");
+        assert_eq!(r.action, Action::Continue);
+        assert!(!r.awaiting_approval);
+        assert_eq!(r.wait_seconds, 60);
+        assert_eq!(s.alias().weight_of("42"), 5.0);
+    }
+
+    #[test]
+    fn invalid_config_fails_with_stable_error_type_and_path() {
+        let s = sim(Scenario::healthy(50.0));
+        let hook = RecordingHook::default();
+        let mut e = sample_event("start");
+        e["config"]["canary_phases"][0]["traffic_percentage"] = 150.into();
+        let err = call(e, 0, &s, &hook).expect_err("invalid");
+        assert_eq!(err.error_type(), "InvalidConfig");
+        assert!(err.to_string().contains("canary_phases[0].traffic_percentage"), "{err}");
+        assert_eq!(s.alias().additional, None, "nothing changed");
+    }
+
+    #[test]
+    fn error_hold_then_rollback_after_timeout_and_finish_reports_to_codedeploy() {
+        let s = sim(Scenario::healthy(50.0));
+        let hook = RecordingHook::default();
+        let mut start = sample_event("start");
+        start["hook"] = serde_json::json!({"deploymentId": "d-1", "lifecycleEventHookExecutionId": "h-1"});
+        let r = call(start, 0, &s, &hook).expect("start");
+        let exec = serde_json::to_value(r.execution.expect("execution")).expect("json");
+        let err = serde_json::json!({"Error": "MetricsUnavailable", "Cause": "boom"});
+        let r = call(serde_json::json!({"op": "error", "execution": exec, "error": err}), 60, &s, &hook).expect("hold");
+        assert_eq!(r.action, Action::Hold);
+        assert_eq!(s.alias().weight_of("42"), 5.0, "holding keeps the weight");
+        let exec = serde_json::to_value(r.execution.expect("execution")).expect("json");
+        let r = call(serde_json::json!({"op": "error", "execution": exec, "error": err}), 60 + 1800, &s, &hook).expect("rollback");
+        assert_eq!(r.action, Action::Rollback);
+        assert_eq!(s.alias().additional, None);
+        assert_eq!(s.alias().version, "41");
+        let exec = serde_json::to_value(r.execution.expect("execution")).expect("json");
+        call(serde_json::json!({"op": "finish", "execution": exec, "succeeded": false}), 2000, &s, &hook).expect("finish");
+        assert_eq!(hook.0.lock().expect("lock").as_slice(), &[("d-1".to_string(), "h-1".to_string(), false)]);
+    }
+
+    #[test]
+    fn approval_request_carries_the_token_and_timeout_rolls_back_safely() {
+        let s = sim(Scenario::healthy(50.0));
+        let hook = RecordingHook::default();
+        let r = call(sample_event("start"), 0, &s, &hook).expect("start");
+        let exec = serde_json::to_value(r.execution.expect("execution")).expect("json");
+        let r = call(
+            serde_json::json!({"op": "request-approval", "execution": exec.clone(), "action": "rollback", "taskToken": "tok-123"}),
+            60,
+            &s,
+            &hook,
+        )
+        .expect("request");
+        assert!(r.awaiting_approval);
+        let asked = s.published();
+        let n = asked.last().expect("published");
+        assert_eq!(n.attributes["event"], "needs_approval");
+        assert_eq!(n.attributes["task_token"], "tok-123");
+        let r = call(serde_json::json!({"op": "timeout", "execution": exec.clone(), "action": "advance"}), 120, &s, &hook).expect("timeout");
+        assert_eq!(r.action, Action::Hold, "an unanswered advance does not happen");
+        assert_eq!(s.alias().weight_of("42"), 5.0);
+        let r = call(serde_json::json!({"op": "timeout", "execution": exec, "action": "rollback"}), 120, &s, &hook).expect("timeout");
+        assert_eq!(r.action, Action::Rollback, "an unanswered rollback happens");
+        assert_eq!(s.alias().additional, None);
+    }
+}
