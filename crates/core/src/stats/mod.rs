@@ -4,10 +4,12 @@
 
 pub mod contingency;
 pub mod describe;
+pub mod kolmogorov;
 pub mod ks;
 pub mod mann_whitney;
 pub mod power;
 pub mod shift;
+pub mod special;
 
 use serde::{Deserialize, Serialize};
 
@@ -123,4 +125,17 @@ impl Counts {
     pub fn rate(&self) -> Option<f64> {
         (self.total > 0).then(|| self.events as f64 / self.total as f64)
     }
+}
+
+/// Checks a sample (non-empty, finite) and returns it sorted ascending.
+pub(crate) fn checked_sorted(sample: &[f64], side: &'static str) -> Result<Vec<f64>, StatsError> {
+    if sample.is_empty() {
+        return Err(StatsError::EmptySample { side });
+    }
+    if sample.iter().any(|x| !x.is_finite()) {
+        return Err(StatsError::NonFinite { side });
+    }
+    let mut sorted = sample.to_vec();
+    sorted.sort_unstable_by(f64::total_cmp);
+    Ok(sorted)
 }

@@ -153,18 +153,38 @@ mod ops_contract {
 
     impl crate::ports::LifecycleHook for RecordingHook {
         async fn report(&self, d: &str, h: &str, ok: bool) -> Result<(), PortError> {
-            self.0.lock().expect("lock").push((d.to_string(), h.to_string(), ok));
+            self.0
+                .lock()
+                .expect("lock")
+                .push((d.to_string(), h.to_string(), ok));
             Ok(())
         }
     }
 
-    fn call(event: serde_json::Value, now: i64, s: &SimulatedLambda, hook: &RecordingHook) -> Result<PhaseResponse, StepError> {
+    fn call(
+        event: serde_json::Value,
+        now: i64,
+        s: &SimulatedLambda,
+        hook: &RecordingHook,
+    ) -> Result<PhaseResponse, StepError> {
         let event: PhaseEvent = serde_json::from_value(event).expect("event parses");
-        ready(handle(event, now, Ports { metrics: s, router: s, notifier: s, hook }))
+        ready(handle(
+            event,
+            now,
+            Ports {
+                metrics: s,
+                router: s,
+                notifier: s,
+                hook,
+            },
+        ))
     }
 
     fn sample_event(name: &str) -> serde_json::Value {
-        let path = format!("{}/../../events/phase/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/../../events/phase/{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
         serde_json::from_str(&std::fs::read_to_string(&path).expect("sample event")).expect("json")
     }
 
@@ -187,7 +207,11 @@ mod ops_contract {
         e["config"]["canary_phases"][0]["traffic_percentage"] = 150.into();
         let err = call(e, 0, &s, &hook).expect_err("invalid");
         assert_eq!(err.error_type(), "InvalidConfig");
-        assert!(err.to_string().contains("canary_phases[0].traffic_percentage"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("canary_phases[0].traffic_percentage"),
+            "{err}"
+        );
         assert_eq!(s.alias().additional, None, "nothing changed");
     }
 
@@ -196,21 +220,43 @@ mod ops_contract {
         let s = sim(Scenario::healthy(50.0));
         let hook = RecordingHook::default();
         let mut start = sample_event("start");
-        start["hook"] = serde_json::json!({"deploymentId": "d-1", "lifecycleEventHookExecutionId": "h-1"});
+        start["hook"] =
+            serde_json::json!({"deploymentId": "d-1", "lifecycleEventHookExecutionId": "h-1"});
         let r = call(start, 0, &s, &hook).expect("start");
         let exec = serde_json::to_value(r.execution.expect("execution")).expect("json");
         let err = serde_json::json!({"Error": "MetricsUnavailable", "Cause": "boom"});
-        let r = call(serde_json::json!({"op": "error", "execution": exec, "error": err}), 60, &s, &hook).expect("hold");
+        let r = call(
+            serde_json::json!({"op": "error", "execution": exec, "error": err}),
+            60,
+            &s,
+            &hook,
+        )
+        .expect("hold");
         assert_eq!(r.action, Action::Hold);
         assert_eq!(s.alias().weight_of("42"), 5.0, "holding keeps the weight");
         let exec = serde_json::to_value(r.execution.expect("execution")).expect("json");
-        let r = call(serde_json::json!({"op": "error", "execution": exec, "error": err}), 60 + 1800, &s, &hook).expect("rollback");
+        let r = call(
+            serde_json::json!({"op": "error", "execution": exec, "error": err}),
+            60 + 1800,
+            &s,
+            &hook,
+        )
+        .expect("rollback");
         assert_eq!(r.action, Action::Rollback);
         assert_eq!(s.alias().additional, None);
         assert_eq!(s.alias().version, "41");
         let exec = serde_json::to_value(r.execution.expect("execution")).expect("json");
-        call(serde_json::json!({"op": "finish", "execution": exec, "succeeded": false}), 2000, &s, &hook).expect("finish");
-        assert_eq!(hook.0.lock().expect("lock").as_slice(), &[("d-1".to_string(), "h-1".to_string(), false)]);
+        call(
+            serde_json::json!({"op": "finish", "execution": exec, "succeeded": false}),
+            2000,
+            &s,
+            &hook,
+        )
+        .expect("finish");
+        assert_eq!(
+            hook.0.lock().expect("lock").as_slice(),
+            &[("d-1".to_string(), "h-1".to_string(), false)]
+        );
     }
 
     #[test]
@@ -231,10 +277,26 @@ mod ops_contract {
         let n = asked.last().expect("published");
         assert_eq!(n.attributes["event"], "needs_approval");
         assert_eq!(n.attributes["task_token"], "tok-123");
-        let r = call(serde_json::json!({"op": "timeout", "execution": exec.clone(), "action": "advance"}), 120, &s, &hook).expect("timeout");
-        assert_eq!(r.action, Action::Hold, "an unanswered advance does not happen");
+        let r = call(
+            serde_json::json!({"op": "timeout", "execution": exec.clone(), "action": "advance"}),
+            120,
+            &s,
+            &hook,
+        )
+        .expect("timeout");
+        assert_eq!(
+            r.action,
+            Action::Hold,
+            "an unanswered advance does not happen"
+        );
         assert_eq!(s.alias().weight_of("42"), 5.0);
-        let r = call(serde_json::json!({"op": "timeout", "execution": exec, "action": "rollback"}), 120, &s, &hook).expect("timeout");
+        let r = call(
+            serde_json::json!({"op": "timeout", "execution": exec, "action": "rollback"}),
+            120,
+            &s,
+            &hook,
+        )
+        .expect("timeout");
         assert_eq!(r.action, Action::Rollback, "an unanswered rollback happens");
         assert_eq!(s.alias().additional, None);
     }
