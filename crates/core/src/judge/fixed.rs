@@ -222,7 +222,7 @@ fn classify(m: &MetricConfig, th: &StatisticalThresholds, report: &mut MetricRep
             signed >= th.min_effect_size
         }
     };
-    let change = describe_change(&headline);
+    let change = describe_change(&headline, m.kind);
     let significant = p < th.pass_p_value;
     let practical = worse_by > threshold;
     report.verdict = Verdict::Pass;
@@ -237,7 +237,7 @@ fn classify(m: &MetricConfig, th: &StatisticalThresholds, report: &mut MetricRep
         report.verdict = verdict;
         report.severity = severity;
         format!(
-            "{change} is beyond the {:.0} % threshold and significant (p = {}, {tier} tier)",
+            "{change} is beyond the {:.0}% threshold and significant (p = {}, {tier} tier)",
             threshold * 100.0,
             fmt_p(p)
         )
@@ -249,7 +249,7 @@ fn classify(m: &MetricConfig, th: &StatisticalThresholds, report: &mut MetricRep
             "below the practical threshold"
         };
         format!(
-            "{change} is significant (p = {}) but {why} ({:.0} %): not a failure",
+            "{change} is significant (p = {}) but {why} ({:.0}%): not a failure",
             fmt_p(p),
             threshold * 100.0
         )
@@ -286,17 +286,24 @@ fn classify(m: &MetricConfig, th: &StatisticalThresholds, report: &mut MetricRep
     report.headline = Some(headline);
 }
 
-fn describe_change(c: &Change) -> String {
+fn describe_change(c: &Change, kind: MetricKind) -> String {
     let rel = if c.relative.is_finite() {
-        format!("{:+.1} %", c.relative * 100.0)
+        format!("{:+.1}%", c.relative * 100.0)
     } else {
-        "from zero".to_string()
+        "up from zero".to_string()
+    };
+    let value = |v: f64| {
+        if kind == MetricKind::Counter {
+            format!("{:.2}%", v * 100.0)
+        } else {
+            fmt_value(v)
+        }
     };
     format!(
         "{} {} -> {} ({rel})",
         c.statistic,
-        fmt_value(c.baseline),
-        fmt_value(c.canary)
+        value(c.baseline),
+        value(c.canary)
     )
 }
 
@@ -311,11 +318,28 @@ pub fn fmt_p(p: f64) -> String {
 
 /// Formats a measured value with about four significant digits.
 pub fn fmt_value(v: f64) -> String {
-    if v == 0.0 || (v.abs() >= 0.01 && v.abs() < 1e6) {
-        let s = format!("{v:.4}");
-        let s = s.trim_end_matches('0').trim_end_matches('.');
-        s.to_string()
+    let a = v.abs();
+    if v == 0.0 || !v.is_finite() {
+        return format!("{v}");
+    }
+    if !(1e-3..1e7).contains(&a) {
+        return format!("{v:.3e}");
+    }
+    let decimals = if a >= 1000.0 {
+        0
+    } else if a >= 100.0 {
+        1
+    } else if a >= 10.0 {
+        2
+    } else if a >= 1.0 {
+        3
     } else {
-        format!("{v:.3e}")
+        (3.0 - a.log10().floor()) as usize
+    };
+    let s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
     }
 }

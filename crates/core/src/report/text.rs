@@ -7,7 +7,7 @@ use crate::config::{CanaryConfig, MetricKind};
 use crate::judge::fixed::{fmt_p, fmt_value};
 use crate::judge::{MetricReport, Severity, SideStats, Verdict};
 use crate::policy::{Action, Decision};
-use crate::stats::{EffectKind, TestKind};
+use crate::stats::{Alternative, EffectKind, TestKind};
 
 /// Renders a decision as a plain-text report.
 pub fn render_decision_text(config: &CanaryConfig, d: &Decision) -> String {
@@ -100,7 +100,12 @@ fn metric_block(out: &mut String, m: &MetricReport) {
         let _ = writeln!(out, "    Baseline: {}", side_line(m.kind, b));
     }
     if let Some(r) = m.result {
-        let mut line = format!("    p-value: {} ({:?})", fmt_p(r.p_value), r.alternative);
+        let side = match r.alternative {
+            Alternative::TwoSided => "two-sided",
+            Alternative::Greater => "one-sided, canary higher",
+            Alternative::Less => "one-sided, canary lower",
+        };
+        let mut line = format!("    p-value: {} ({side})", fmt_p(r.p_value));
         if let Some(e) = r.effect_size {
             let _ = write!(line, " · {}: {:.3}", effect_name(e.kind), e.value);
         }
@@ -118,8 +123,8 @@ fn metric_block(out: &mut String, m: &MetricReport) {
     if let Some(p) = m.power {
         let _ = writeln!(
             out,
-            "    Detectable change with these samples (80 % power): {}",
-            fmt_relative(p.mde_relative).trim_start_matches(' ')
+            "    Smallest change these samples detect (80% power): {:.1}% of the baseline",
+            p.mde_relative * 100.0
         );
     }
     let tier = match (m.verdict, m.severity) {
