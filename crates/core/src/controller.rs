@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::CanaryConfig;
 use crate::error::ConfigError;
-use crate::judge::{self, JudgeInput};
+use crate::judge::sequential::SequentialState;
+use crate::judge::{self, JudgeInput, Latest};
 use crate::observe::{SideObservations, check_side};
 use crate::policy::{self, Action, Decision, PhaseState};
 
@@ -40,6 +41,9 @@ pub struct RunState {
     pub looks: u32,
     /// Set once the canary is over.
     pub outcome: Option<Outcome>,
+    /// The sequential tests' state (empty with fixed-horizon analysis).
+    #[serde(default)]
+    pub sequential: SequentialState,
 }
 
 impl RunState {
@@ -53,6 +57,7 @@ impl RunState {
             pending_advance_at: None,
             looks: 0,
             outcome: None,
+            sequential: SequentialState::default(),
         }
     }
 
@@ -79,7 +84,7 @@ impl RunState {
         input: &JudgeInput<'_>,
     ) -> (Decision, bool) {
         self.looks += 1;
-        let report = judge::judge(config, input);
+        let report = judge::judge_with_state(config, input, &mut self.sequential);
         let state = PhaseState {
             phase: self.phase,
             elapsed_in_phase_seconds: at.saturating_sub(self.phase_started_at),
@@ -199,6 +204,9 @@ pub struct Replay {
     phase_baseline: SideObservations,
     phase_canary: SideObservations,
     earlier_baseline: SideObservations,
+    all_baseline: SideObservations,
+    /// Compute Hodges-Lehmann shifts (off for bulk backtests).
+    pub shift_estimate: bool,
 }
 
 impl Replay {
@@ -209,6 +217,8 @@ impl Replay {
             phase_baseline: SideObservations::new(),
             phase_canary: SideObservations::new(),
             earlier_baseline: SideObservations::new(),
+            all_baseline: SideObservations::new(),
+            shift_estimate: false,
         }
     }
 
@@ -220,6 +230,7 @@ impl Replay {
         }
         accumulate(&mut self.phase_baseline, &interval.baseline);
         accumulate(&mut self.phase_canary, &interval.canary);
+        accumulate(&mut self.all_baseline, &interval.baseline);
         let share = self.state.weight(config) / 100.0;
         let live = share < 1.0;
         let input = JudgeInput {
@@ -232,6 +243,12 @@ impl Replay {
             canary_share: share,
             baseline_share: if live { 1.0 - share } else { 1.0 },
             baseline_is_live: live,
+            latest: Some(Latest {
+                baseline: &interval.baseline,
+                canary: &interval.canary,
+                baseline_all: &self.all_baseline,
+            }),
+            shift_estimate: self.shift_estimate,
         };
         let (mut decision, mut new_phase) = self.state.look(config, interval.at_seconds, &input);
         if decision.requires_approval {

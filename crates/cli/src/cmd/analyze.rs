@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use canary_gate_core::judge::{self, JudgeInput};
+use canary_gate_core::judge::sequential::SequentialState;
+use canary_gate_core::judge::{self, JudgeInput, Latest};
 use canary_gate_core::observe::Window;
 use canary_gate_core::policy::{self, PhaseState};
 use canary_gate_core::report::render_decision_text;
@@ -25,8 +26,11 @@ pub fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
         canary_share: share,
         baseline_share: if baseline_is_live { 1.0 - share } else { 1.0 },
         baseline_is_live,
+        // A single window is one look of the sequential tests.
+        latest: Some(Latest { baseline: &window.baseline, canary: &window.canary, baseline_all: &window.baseline }),
+        shift_estimate: true,
     };
-    let report = judge::judge(&config, &input);
+    let report = judge::judge_with_state(&config, &input, &mut SequentialState::default());
     let elapsed = window.elapsed_seconds.unwrap_or(phase.duration_seconds);
     let state = PhaseState {
         phase: window.phase,

@@ -62,7 +62,7 @@ pub fn judge_metric_fixed(
         (Observation::Samples(b), Observation::Samples(c)) => {
             let b = scaled(b, m.per_traffic_share, input.baseline_share);
             let c = scaled(c, m.per_traffic_share, input.canary_share);
-            distribution(m, th, &mut report, &b, &c)
+            distribution(m, th, &mut report, &b, &c, input.shift_estimate)
         }
         (Observation::Counts(b), Observation::Counts(c)) => counts(m, th, &mut report, *b, *c),
         _ => Err("baseline and canary observations have different shapes".to_string()),
@@ -100,6 +100,7 @@ fn distribution(
     report: &mut MetricReport,
     b: &[f64],
     c: &[f64],
+    input_shift: bool,
 ) -> Result<(), String> {
     let describe = |xs: &[f64]| -> Option<SideStats> {
         let summary = Summary::of(xs)?;
@@ -143,7 +144,9 @@ fn distribution(
     }
     .map_err(|e| format!("{:?} could not run: {e}", m.test()))?;
     report.result = Some(result);
-    report.shift = stats::hodges_lehmann(c, b, SHIFT_CONFIDENCE).ok();
+    if input_shift {
+        report.shift = stats::hodges_lehmann(c, b, SHIFT_CONFIDENCE).ok();
+    }
     report.power = stats::samples_power(c.len(), b, th.pass_p_value, MDE_POWER);
     Ok(())
 }
@@ -342,4 +345,55 @@ pub fn fmt_value(v: f64) -> String {
     } else {
         s
     }
+}
+
+/// Replaces a fixed-horizon classification with the metric's sequential evidence: the
+/// anytime-valid p-value against the same tiers (the tolerance is built into the test), the
+/// absolute threshold as before.
+pub(crate) fn classify_sequential(
+    m: &MetricConfig,
+    th: &StatisticalThresholds,
+    report: &mut MetricReport,
+    ev: &super::sequential::SequentialEvidence,
+) {
+    if matches!(report.verdict, Verdict::NoData | Verdict::Error) && ev.e_value == 1.0 && ev.p_value >= 1.0 {
+        return;
+    }
+    let p = ev.p_value;
+    report.method = AnalysisMethod::Sequential;
+    report.guarantee = format!(
+        "{}; the chance of ever failing a healthy canary at this tier is at most the tier's p-value{}",
+        ev.description,
+        if ev.stale_baseline { " (given the drift allowance holds)" } else { "" }
+    );
+    let effect_size = report.result.and_then(|r| r.effect_size);
+    report.result = Some(TestResult {
+        test: m.test(),
+        statistic: ev.e_value,
+        p_value: p,
+        alternative: alternative_for(report.direction),
+        method: stats::Method::AnytimeValid,
+        effect_size,
+    });
+    let change = report.headline.as_ref().map(|h| describe_change(h, m.kind)).unwrap_or_default();
+    let (verdict, severity, tier) = if p < th.rollback_p_value {
+        (Verdict::Fail, Some(Severity::Rollback), "rollback tier")
+    } else if p < th.warning_p_value {
+        (Verdict::Fail, Some(Severity::Hold), "hold tier")
+    } else if p < th.pass_p_value {
+        (Verdict::Warning, None, "warning tier")
+    } else {
+        (Verdict::Pass, None, "")
+    };
+    let absolute = report.verdict == Verdict::Fail && report.reason.contains("absolute threshold");
+    if absolute && verdict != Verdict::Fail {
+        return;
+    }
+    report.verdict = verdict;
+    report.severity = severity;
+    report.reason = if verdict == Verdict::Pass {
+        format!("{change}: no regression beyond tolerance so far (anytime p = {}, e = {:.3})", fmt_p(p), ev.e_value)
+    } else {
+        format!("{change}: regression beyond tolerance (anytime p = {}, e = {:.1}, {tier})", fmt_p(p), ev.e_value)
+    };
 }

@@ -9,12 +9,14 @@
 
 pub(crate) mod fixed;
 mod model;
+pub mod sequential;
 
 pub use fixed::judge_metric_fixed;
 pub use model::{Change, JudgeReport, MetricReport, Severity, SideStats, Verdict};
 
-use crate::config::CanaryConfig;
+use crate::config::{AnalysisMethod, CanaryConfig};
 use crate::observe::SideObservations;
+use sequential::SequentialState;
 
 /// What the judge looks at in one look.
 #[derive(Debug, Clone, Copy)]
@@ -30,6 +32,23 @@ pub struct JudgeInput<'a> {
     /// False when the baseline was not observed at the same time as the canary (the 100 %
     /// phase compares against the baseline seen earlier in the canary).
     pub baseline_is_live: bool,
+    /// For sequential judging: what arrived since the previous look.
+    pub latest: Option<Latest<'a>>,
+    /// Compute the Hodges-Lehmann shift and its interval (costly on large samples; reports
+    /// want it, backtests do not).
+    pub shift_estimate: bool,
+}
+
+/// The observations that arrived since the previous look, and every baseline observation
+/// so far, for the sequential tests.
+#[derive(Debug, Clone, Copy)]
+pub struct Latest<'a> {
+    /// The baseline's new observations.
+    pub baseline: &'a SideObservations,
+    /// The canary's new observations.
+    pub canary: &'a SideObservations,
+    /// All baseline observations of the canary so far.
+    pub baseline_all: &'a SideObservations,
 }
 
 /// Judges every metric of the config with the fixed-horizon tests.
@@ -40,6 +59,36 @@ pub fn judge(config: &CanaryConfig, input: &JudgeInput<'_>) -> JudgeReport {
         .map(|m| judge_metric_fixed(m, &config.statistical_thresholds, input))
         .collect();
     JudgeReport::new(metrics, input.baseline_is_live)
+}
+
+/// Judges every metric with the config's method. With `sequential` (and `input.latest`
+/// given) each metric's verdict comes from its anytime-valid e-process, updated here with
+/// the latest observations; descriptive statistics and the fixed test stay in the report as
+/// context. Without `latest` the fixed-horizon tests decide.
+pub fn judge_with_state(config: &CanaryConfig, input: &JudgeInput<'_>, state: &mut SequentialState) -> JudgeReport {
+    let mut report = judge(config, input);
+    let Some(latest) = input.latest else { return report };
+    if config.analysis.method != AnalysisMethod::Sequential {
+        return report;
+    }
+    state.looks += 1;
+    for (m, r) in config.metrics.iter().zip(report.metrics.iter_mut()) {
+        let st = state.metrics.entry(m.name.clone()).or_default();
+        let ev = sequential::update_metric(
+            st,
+            m.kind,
+            m.direction(),
+            (m.practical_threshold(true), m.practical_threshold(false)),
+            &m.percentiles(),
+            state.looks,
+            latest.baseline.get(&m.name),
+            latest.canary.get(&m.name),
+            latest.baseline_all.get(&m.name),
+            input.baseline_is_live,
+        );
+        fixed::classify_sequential(m, &config.statistical_thresholds, r, &ev);
+    }
+    report
 }
 
 #[cfg(test)]

@@ -37,6 +37,8 @@ fn judge_one(c: &CanaryConfig, b: Observation, k: Observation) -> MetricReport {
         canary_share: 0.25,
         baseline_share: 0.75,
         baseline_is_live: true,
+        latest: None,
+        shift_estimate: true,
     };
     judge(c, &input).metrics.remove(0)
 }
@@ -193,6 +195,8 @@ fn missing_or_empty_side_is_no_data() {
         canary_share: 0.05,
         baseline_share: 0.95,
         baseline_is_live: true,
+        latest: None,
+        shift_estimate: true,
     };
     assert_eq!(judge(&c, &input).metrics[0].verdict, Verdict::NoData);
 }

@@ -45,6 +45,8 @@ pub enum Method {
     Exact,
     /// Large-sample normal or chi-square approximation.
     Asymptotic,
+    /// Anytime-valid: 1 / the largest e-value so far (sequential tests).
+    AnytimeValid,
 }
 
 /// Which test produced a result.

@@ -14,7 +14,8 @@ use thiserror::Error;
 use crate::backtest::LookRecord;
 use crate::config::{CanaryConfig, Target};
 use crate::controller::{Outcome, RunState};
-use crate::judge::JudgeInput;
+use crate::config::AnalysisMethod;
+use crate::judge::{JudgeInput, Latest};
 use crate::notify::{self, Notification};
 use crate::policy::{Action, Decision};
 use crate::ports::{AliasState, MetricsSource, Notifier, PortError, TimeRange, TrafficRouter};
@@ -54,6 +55,9 @@ pub struct Execution {
     /// When looks started failing (cleared by the next successful look).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_since: Option<i64>,
+    /// When the previous look happened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_look_epoch: Option<i64>,
 }
 
 /// What a step returns to the state machine.
@@ -183,6 +187,7 @@ pub async fn start<R: TrafficRouter>(
         history: Vec::new(),
         hook,
         error_since: None,
+        last_look_epoch: None,
     })
 }
 
@@ -263,6 +268,22 @@ where
     } else {
         None
     };
+    // Sequential analysis also needs what arrived since the previous look and the whole
+    // baseline so far.
+    let sequential = if exec.config.analysis.method == AnalysisMethod::Sequential {
+        let since = exec.last_look_epoch.unwrap_or(phase_start).max(phase_start);
+        let latest = metrics
+            .fetch(&exec.config, &target, TimeRange { start: since, end: now_epoch })
+            .await
+            .map_err(StepError::Metrics)?;
+        let all = metrics
+            .fetch(&exec.config, &target, TimeRange { start: exec.started_epoch, end: now_epoch })
+            .await
+            .map_err(StepError::Metrics)?;
+        Some((latest, all))
+    } else {
+        None
+    };
     let share = exec.run.weight(&exec.config) / 100.0;
     let input = JudgeInput {
         baseline: earlier.as_ref().map_or(&fetched.baseline, |e| &e.baseline),
@@ -270,9 +291,16 @@ where
         canary_share: share,
         baseline_share: if full { 1.0 } else { 1.0 - share },
         baseline_is_live: !full,
+        latest: sequential.as_ref().map(|(latest, all)| Latest {
+            baseline: &latest.baseline,
+            canary: &latest.canary,
+            baseline_all: &all.baseline,
+        }),
+        shift_estimate: true,
     };
     let (decision, _) = exec.run.look(&exec.config, at, &input);
     exec.error_since = None;
+    exec.last_look_epoch = Some(now_epoch);
     let awaiting_approval = decision.requires_approval;
     if !awaiting_approval {
         apply(&mut exec, &target, &decision, &alias, router).await?;
