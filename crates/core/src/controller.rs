@@ -70,6 +70,12 @@ impl RunState {
         }
     }
 
+    /// Whether the current phase's soak time is over at `at`.
+    pub fn phase_complete(&self, config: &CanaryConfig, at: u64) -> bool {
+        let phase = &config.canary_phases[self.phase - 1];
+        at.saturating_sub(self.phase_started_at) >= phase.duration_seconds
+    }
+
     /// Whether the current phase has no live baseline (the canary takes all traffic).
     pub fn full_traffic(&self, config: &CanaryConfig) -> bool {
         self.weight(config) >= 100.0
@@ -249,6 +255,7 @@ impl Replay {
                 baseline_all: &self.all_baseline,
             }),
             shift_estimate: self.shift_estimate,
+            phase_complete: self.state.phase_complete(config, interval.at_seconds),
         };
         let (mut decision, mut new_phase) = self.state.look(config, interval.at_seconds, &input);
         if decision.requires_approval {

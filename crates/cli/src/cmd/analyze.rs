@@ -27,8 +27,15 @@ pub fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
         baseline_share: if baseline_is_live { 1.0 - share } else { 1.0 },
         baseline_is_live,
         // A single window is one look of the sequential tests.
-        latest: Some(Latest { baseline: &window.baseline, canary: &window.canary, baseline_all: &window.baseline }),
+        latest: Some(Latest {
+            baseline: &window.baseline,
+            canary: &window.canary,
+            baseline_all: &window.baseline,
+        }),
         shift_estimate: true,
+        phase_complete: window
+            .elapsed_seconds
+            .is_none_or(|e| e >= phase.duration_seconds),
     };
     let report = judge::judge_with_state(&config, &input, &mut SequentialState::default());
     let elapsed = window.elapsed_seconds.unwrap_or(phase.duration_seconds);

@@ -218,11 +218,11 @@ impl Default for StatisticalThresholds {
 #[serde(rename_all = "kebab-case")]
 pub enum AnalysisMethod {
     /// One fixed-horizon test per look on the data of the current phase. Its error rate holds
-    /// for a single look only.
-    #[default]
+    /// for a single look only: looking every minute inflates false rollbacks.
     FixedHorizon,
     /// Anytime-valid tests over the whole canary: the false-rollback rate stays at or below
-    /// the rollback p-value however often the controller looks.
+    /// the tier's p-value however often the controller looks.
+    #[default]
     Sequential,
 }
 
@@ -230,7 +230,7 @@ pub enum AnalysisMethod {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Analysis {
-    /// Test family. Default: `fixed-horizon`.
+    /// Test family. Default: `sequential`.
     #[serde(default)]
     pub method: AnalysisMethod,
     /// Seconds between looks. Default: 60.

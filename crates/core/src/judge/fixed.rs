@@ -229,6 +229,7 @@ fn classify(m: &MetricConfig, th: &StatisticalThresholds, report: &mut MetricRep
     let significant = p < th.pass_p_value;
     let practical = worse_by > threshold;
     report.verdict = Verdict::Pass;
+    report.severity = None;
     report.reason = if significant && worse_by > 0.0 && practical && effect_ok {
         let (verdict, severity, tier) = if p < th.rollback_p_value {
             (Verdict::Fail, Some(Severity::Rollback), "rollback")
@@ -356,7 +357,10 @@ pub(crate) fn classify_sequential(
     report: &mut MetricReport,
     ev: &super::sequential::SequentialEvidence,
 ) {
-    if matches!(report.verdict, Verdict::NoData | Verdict::Error) && ev.e_value == 1.0 && ev.p_value >= 1.0 {
+    if matches!(report.verdict, Verdict::NoData | Verdict::Error)
+        && ev.e_value == 1.0
+        && ev.p_value >= 1.0
+    {
         return;
     }
     let p = ev.p_value;
@@ -364,7 +368,11 @@ pub(crate) fn classify_sequential(
     report.guarantee = format!(
         "{}; the chance of ever failing a healthy canary at this tier is at most the tier's p-value{}",
         ev.description,
-        if ev.stale_baseline { " (given the drift allowance holds)" } else { "" }
+        if ev.stale_baseline {
+            " (given the drift allowance holds)"
+        } else {
+            ""
+        }
     );
     let effect_size = report.result.and_then(|r| r.effect_size);
     report.result = Some(TestResult {
@@ -375,7 +383,11 @@ pub(crate) fn classify_sequential(
         method: stats::Method::AnytimeValid,
         effect_size,
     });
-    let change = report.headline.as_ref().map(|h| describe_change(h, m.kind)).unwrap_or_default();
+    let change = report
+        .headline
+        .as_ref()
+        .map(|h| describe_change(h, m.kind))
+        .unwrap_or_default();
     let (verdict, severity, tier) = if p < th.rollback_p_value {
         (Verdict::Fail, Some(Severity::Rollback), "rollback tier")
     } else if p < th.warning_p_value {
@@ -392,8 +404,47 @@ pub(crate) fn classify_sequential(
     report.verdict = verdict;
     report.severity = severity;
     report.reason = if verdict == Verdict::Pass {
-        format!("{change}: no regression beyond tolerance so far (anytime p = {}, e = {:.3})", fmt_p(p), ev.e_value)
+        format!(
+            "{change}: no regression beyond tolerance so far (anytime p = {}, e = {})",
+            fmt_p(p),
+            fmt_value(ev.e_value)
+        )
     } else {
-        format!("{change}: regression beyond tolerance (anytime p = {}, e = {:.1}, {tier})", fmt_p(p), ev.e_value)
+        format!(
+            "{change}: regression beyond tolerance (anytime p = {}, e = {}, {tier})",
+            fmt_p(p),
+            fmt_value(ev.e_value)
+        )
     };
+}
+
+/// The end-of-phase comparison against a baseline observed earlier: the fixed report
+/// re-classified with the chi-square statistic divided by the baseline's dispersion `phi`
+/// and the practical threshold widened by the baseline's relative `drift`.
+pub(crate) fn final_stale_check(
+    m: &MetricConfig,
+    th: &StatisticalThresholds,
+    mut report: MetricReport,
+    phi: f64,
+    drift: f64,
+) -> Option<MetricReport> {
+    let mut result = report.result?;
+    if result.test == TestKind::ChiSquare && phi > 1.0 {
+        result.statistic /= phi;
+        result.p_value = statrs::function::erf::erfc((result.statistic / 2.0).sqrt());
+    }
+    report.result = Some(result);
+    let mut widened = m.clone();
+    let widen = |t: Option<f64>| Some(t.unwrap_or(0.0) + drift * 100.0);
+    widened.threshold_percent_increase = widen(m.threshold_percent_increase);
+    if m.threshold_percent_decrease.is_some() {
+        widened.threshold_percent_decrease =
+            widen(m.threshold_percent_decrease).map(|v| v.min(100.0));
+    }
+    classify(&widened, th, &mut report);
+    report.guarantee = format!(
+        "end-of-phase fixed-horizon comparison with the baseline observed earlier (dispersion {phi:.2}, drift allowance {:.1}%)",
+        drift * 100.0
+    );
+    Some(report)
 }

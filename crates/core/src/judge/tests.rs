@@ -39,6 +39,7 @@ fn judge_one(c: &CanaryConfig, b: Observation, k: Observation) -> MetricReport {
         baseline_is_live: true,
         latest: None,
         shift_estimate: true,
+        phase_complete: true,
     };
     judge(c, &input).metrics.remove(0)
 }
@@ -197,6 +198,7 @@ fn missing_or_empty_side_is_no_data() {
         baseline_is_live: true,
         latest: None,
         shift_estimate: true,
+        phase_complete: true,
     };
     assert_eq!(judge(&c, &input).metrics[0].verdict, Verdict::NoData);
 }

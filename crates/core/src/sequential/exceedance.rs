@@ -8,8 +8,9 @@ use super::Mixture;
 use crate::error::StatsError;
 
 /// Fractions of the gap between p0 and 1 used as alternatives.
-const GAP_GRID: [f64; 16] =
-    [0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.75, 0.9, 0.97];
+const GAP_GRID: [f64; 16] = [
+    0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.75, 0.9, 0.97,
+];
 
 /// Sequential test that successes happen with probability at most `p0`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,9 +31,17 @@ impl ExceedanceTest {
     /// A test of H0: p <= p0 for 0 < p0 < 1.
     pub fn new(p0: f64) -> Result<Self, StatsError> {
         if !(p0 > 0.0 && p0 < 1.0) {
-            return Err(StatsError::Undefined(format!("null rate {p0} must be in (0, 1)")));
+            return Err(StatsError::Undefined(format!(
+                "null rate {p0} must be in (0, 1)"
+            )));
         }
-        Ok(Self { p0, successes: 0.0, failures: 0.0, dispersion: 1.0, mixture: Mixture::new(GAP_GRID.len()) })
+        Ok(Self {
+            p0,
+            successes: 0.0,
+            failures: 0.0,
+            dispersion: 1.0,
+            mixture: Mixture::new(GAP_GRID.len()),
+        })
     }
 
     fn alternative(&self, f: f64) -> f64 {

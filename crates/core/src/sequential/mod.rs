@@ -54,7 +54,10 @@ pub(crate) struct Mixture {
 
 impl Mixture {
     pub(crate) fn new(components: usize) -> Self {
-        Self { log_lr: vec![0.0; components], max_log_e: 0.0 }
+        Self {
+            log_lr: vec![0.0; components],
+            max_log_e: 0.0,
+        }
     }
 
     /// Adds each component's log likelihood ratio increment.
@@ -68,11 +71,21 @@ impl Mixture {
     /// log of the equally weighted mixture e-value.
     pub(crate) fn log_e(&self) -> f64 {
         let n = self.log_lr.len() as f64;
-        let max = self.log_lr.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let max = self
+            .log_lr
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max);
         if !max.is_finite() {
             return max;
         }
-        max + self.log_lr.iter().map(|l| (l - max).exp()).sum::<f64>().ln() - n.ln()
+        max + self
+            .log_lr
+            .iter()
+            .map(|l| (l - max).exp())
+            .sum::<f64>()
+            .ln()
+            - n.ln()
     }
 
     /// The anytime-valid p-value: 1 / largest e-value so far.
@@ -94,8 +107,9 @@ impl Mixture {
 /// log-spaced from a 10 % to a 25-fold departure, so that moderate persistent regressions and
 /// large sudden ones both find a component close to them. Fewer components cost less
 /// evidence (the mixture pays log(#components) against the best one).
-pub(crate) const RATIO_GRID: [f64; 12] =
-    [1.1, 1.2, 1.35, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0, 6.0, 10.0, 25.0];
+pub(crate) const RATIO_GRID: [f64; 12] = [
+    1.1, 1.2, 1.35, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0, 6.0, 10.0, 25.0,
+];
 
 #[cfg(test)]
 pub(crate) mod sim;

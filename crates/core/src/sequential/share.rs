@@ -24,11 +24,19 @@ struct OneSided {
 
 impl OneSided {
     fn new(r0: f64, upward: bool) -> Self {
-        Self { r0, upward, mixture: Mixture::new(RATIO_GRID.len()) }
+        Self {
+            r0,
+            upward,
+            mixture: Mixture::new(RATIO_GRID.len()),
+        }
     }
 
     fn ratio(&self, g: f64) -> f64 {
-        if self.upward { self.r0 * g } else { self.r0 / g }
+        if self.upward {
+            self.r0 * g
+        } else {
+            self.r0 / g
+        }
     }
 
     fn update(&mut self, rho: f64, kc: f64, kb: f64) {
@@ -63,8 +71,12 @@ impl ShareTest {
     /// A test for the given direction and tolerance (a fraction, >= 0; below 1 for
     /// lower-is-worse).
     pub fn new(direction: Direction, tolerance: f64) -> Result<Self, StatsError> {
-        if !(tolerance.is_finite() && tolerance >= 0.0) || (direction != Direction::HigherIsWorse && tolerance >= 1.0) {
-            return Err(StatsError::Undefined(format!("tolerance {tolerance} is out of range")));
+        if !(tolerance.is_finite() && tolerance >= 0.0)
+            || (direction != Direction::HigherIsWorse && tolerance >= 1.0)
+        {
+            return Err(StatsError::Undefined(format!(
+                "tolerance {tolerance} is out of range"
+            )));
         }
         let up = || OneSided::new(1.0 + tolerance, true);
         let down = || OneSided::new(1.0 - tolerance, false);
@@ -73,7 +85,13 @@ impl ShareTest {
             Direction::LowerIsWorse => vec![down()],
             Direction::Either => vec![up(), down()],
         };
-        Ok(Self { direction, tolerance, sides, canary: Counts::default(), baseline: Counts::default() })
+        Ok(Self {
+            direction,
+            tolerance,
+            sides,
+            canary: Counts::default(),
+            baseline: Counts::default(),
+        })
     }
 
     /// Adds one interval's new counts.
@@ -94,12 +112,18 @@ impl ShareTest {
     /// The anytime-valid p-value (Bonferroni over the two sides for `Either`).
     pub fn p_value(&self) -> f64 {
         let k = self.sides.len() as f64;
-        self.sides.iter().map(|s| s.mixture.p_value() * k).fold(1.0, f64::min)
+        self.sides
+            .iter()
+            .map(|s| s.mixture.p_value() * k)
+            .fold(1.0, f64::min)
     }
 
     /// The current e-value of the strongest side.
     pub fn e_value(&self) -> f64 {
-        self.sides.iter().map(|s| s.mixture.log_e().exp()).fold(0.0, f64::max)
+        self.sides
+            .iter()
+            .map(|s| s.mixture.log_e().exp())
+            .fold(0.0, f64::max)
     }
 
     /// The rate ratio canary / baseline over the informative intervals.

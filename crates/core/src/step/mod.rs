@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::backtest::LookRecord;
+use crate::config::AnalysisMethod;
 use crate::config::{CanaryConfig, Target};
 use crate::controller::{Outcome, RunState};
-use crate::config::AnalysisMethod;
 use crate::judge::{JudgeInput, Latest};
 use crate::notify::{self, Notification};
 use crate::policy::{Action, Decision};
@@ -273,11 +273,25 @@ where
     let sequential = if exec.config.analysis.method == AnalysisMethod::Sequential {
         let since = exec.last_look_epoch.unwrap_or(phase_start).max(phase_start);
         let latest = metrics
-            .fetch(&exec.config, &target, TimeRange { start: since, end: now_epoch })
+            .fetch(
+                &exec.config,
+                &target,
+                TimeRange {
+                    start: since,
+                    end: now_epoch,
+                },
+            )
             .await
             .map_err(StepError::Metrics)?;
         let all = metrics
-            .fetch(&exec.config, &target, TimeRange { start: exec.started_epoch, end: now_epoch })
+            .fetch(
+                &exec.config,
+                &target,
+                TimeRange {
+                    start: exec.started_epoch,
+                    end: now_epoch,
+                },
+            )
             .await
             .map_err(StepError::Metrics)?;
         Some((latest, all))
@@ -297,6 +311,7 @@ where
             baseline_all: &all.baseline,
         }),
         shift_estimate: true,
+        phase_complete: exec.run.phase_complete(&exec.config, at),
     };
     let (decision, _) = exec.run.look(&exec.config, at, &input);
     exec.error_since = None;
@@ -315,7 +330,14 @@ where
     Ok(StepOutput {
         action: decision.action,
         awaiting_approval,
-        wait_seconds: decision.wait_seconds.max(1),
+        // After a shift the new weight needs a full interval of traffic before the next look.
+        wait_seconds: if decision.action.is_final() {
+            1
+        } else {
+            decision
+                .wait_seconds
+                .max(exec.config.analysis.look_interval_seconds)
+        },
         report,
         notification_failures,
         execution: exec,
