@@ -11,7 +11,7 @@ use crate::config::CanaryConfig;
 use crate::error::ConfigError;
 use crate::judge::sequential::SequentialState;
 use crate::judge::{self, JudgeInput, Latest};
-use crate::observe::{SideObservations, check_side};
+use crate::observe::{Observation, SideObservations, check_side};
 use crate::policy::{self, Action, Decision, PhaseState};
 
 /// How a canary ended.
@@ -236,7 +236,7 @@ impl Replay {
         }
         accumulate(&mut self.phase_baseline, &interval.baseline);
         accumulate(&mut self.phase_canary, &interval.canary);
-        accumulate(&mut self.all_baseline, &interval.baseline);
+        accumulate_sorted(&mut self.all_baseline, &interval.baseline);
         let share = self.state.weight(config) / 100.0;
         let live = share < 1.0;
         let input = JudgeInput {
@@ -285,6 +285,42 @@ fn accumulate(into: &mut SideObservations, from: &SideObservations) {
                 let _ = existing.extend(obs);
             }
             None => {
+                into.insert(name.clone(), obs.clone());
+            }
+        }
+    }
+}
+
+/// Like [`accumulate`], keeping samples in ascending order (a merge per interval), so the
+/// sequential tests' quantile bounds need no sort of the whole history at each look.
+fn accumulate_sorted(into: &mut SideObservations, from: &SideObservations) {
+    for (name, obs) in from {
+        match (into.get_mut(name), obs) {
+            (Some(Observation::Samples(have)), Observation::Samples(new)) => {
+                let mut new = new.clone();
+                new.sort_unstable_by(f64::total_cmp);
+                let old = std::mem::take(have);
+                let (mut i, mut j) = (0, 0);
+                have.reserve(old.len() + new.len());
+                while i < old.len() || j < new.len() {
+                    if j >= new.len() || (i < old.len() && old[i] <= new[j]) {
+                        have.push(old[i]);
+                        i += 1;
+                    } else {
+                        have.push(new[j]);
+                        j += 1;
+                    }
+                }
+            }
+            (Some(existing), _) => {
+                let _ = existing.extend(obs);
+            }
+            (None, Observation::Samples(new)) => {
+                let mut new = new.clone();
+                new.sort_unstable_by(f64::total_cmp);
+                into.insert(name.clone(), Observation::Samples(new));
+            }
+            (None, _) => {
                 into.insert(name.clone(), obs.clone());
             }
         }

@@ -188,8 +188,11 @@ pub fn update_metric(
             };
         }
         (_, Some(Observation::Samples(c)), Some(Observation::Samples(b_all))) => {
+            // Callers that keep the history sorted (backtests) save the sort.
             let mut sorted = b_all.clone();
-            sorted.sort_unstable_by(f64::total_cmp);
+            if !sorted.is_sorted_by(|a, b| a <= b) {
+                sorted.sort_unstable_by(f64::total_cmp);
+            }
             if live
                 && let Some(Observation::Samples(b)) = new_baseline
                 && !b.is_empty()

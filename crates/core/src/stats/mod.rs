@@ -129,8 +129,8 @@ impl Counts {
     }
 }
 
-/// Checks a sample (non-empty, finite) and returns it sorted ascending.
-pub(crate) fn checked_sorted(sample: &[f64], side: &'static str) -> Result<Vec<f64>, StatsError> {
+/// Checks a sample (non-empty, finite; errors name `side`) and returns it sorted ascending.
+pub fn checked_sorted(sample: &[f64], side: &'static str) -> Result<Vec<f64>, StatsError> {
     if sample.is_empty() {
         return Err(StatsError::EmptySample { side });
     }
