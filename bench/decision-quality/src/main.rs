@@ -47,6 +47,11 @@ fn kinds() -> Vec<Kind> {
             },
         },
         Kind {
+            name: "healthy, low traffic (5 req/s: phases extend)",
+            regression: false,
+            scenario: || Scenario::healthy(5.0),
+        },
+        Kind {
             name: "sub-threshold +3 % latency",
             regression: false,
             scenario: || Scenario::healthy(RPS).with_regression(1.03, 1.0),
@@ -65,6 +70,11 @@ fn kinds() -> Vec<Kind> {
             name: "errors x3",
             regression: true,
             scenario: || Scenario::healthy(RPS).with_regression(1.0, 3.0),
+        },
+        Kind {
+            name: "errors x3, low traffic (5 req/s)",
+            regression: true,
+            scenario: || Scenario::healthy(5.0).with_regression(1.0, 3.0),
         },
         Kind {
             name: "late, growing regression (from 7 min)",
