@@ -12,7 +12,9 @@ fn bench(c: &mut Criterion) {
     g.bench_function("mann_whitney_u", |b| {
         b.iter(|| mann_whitney_u(&canary, &baseline, Alternative::TwoSided))
     });
-    g.bench_function("ks_2samp", |b| b.iter(|| ks_2samp(&canary, &baseline, Alternative::TwoSided)));
+    g.bench_function("ks_2samp", |b| {
+        b.iter(|| ks_2samp(&canary, &baseline, Alternative::TwoSided))
+    });
     g.finish();
 }
 

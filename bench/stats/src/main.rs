@@ -41,5 +41,8 @@ fn main() {
     let ks = median_seconds(reps, || {
         p.1 = ks_2samp(&c, &b, Alternative::TwoSided).map_or(f64::NAN, |r| r.p_value);
     });
-    println!("{{\"mann_whitney_u\": {mwu}, \"ks_2samp\": {ks}, \"p_mwu\": {}, \"p_ks\": {}}}", p.0, p.1);
+    println!(
+        "{{\"mann_whitney_u\": {mwu}, \"ks_2samp\": {ks}, \"p_mwu\": {}, \"p_ks\": {}}}",
+        p.0, p.1
+    );
 }

@@ -69,9 +69,12 @@ fn regression_window_rolls_back_with_evidence() {
     ]);
     assert!(text.contains("VERDICT: ROLLBACK"), "{text}");
     assert!(
-        text.contains("✗ response-latency (Mann-Whitney U)"),
+        text.contains(
+            "✗ response-latency (sequential test; Mann-Whitney U for context) [critical]"
+        ),
         "{text}"
     );
+    assert!(text.contains("anytime-valid p-value"), "{text}");
     assert!(text.contains("REGRESSION ANALYSIS"), "{text}");
     assert!(text.contains("3.20% (91 / 2,845)"), "{text}");
 }
@@ -81,6 +84,38 @@ fn healthy_window_advances() {
     let d = analyze("healthy");
     assert_eq!(d["action"], "advance", "{}", d["reason"]);
     assert_eq!(d["next_weight"], 100.0);
+}
+
+#[test]
+fn identical_samples_advance_with_either_method() {
+    let dir = std::env::temp_dir().join(format!("cg-cli-eq-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let healthy: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("examples/windows/healthy.json")).expect("window"),
+    )
+    .expect("json");
+    let mut window = healthy.clone();
+    window["canary"] = healthy["baseline"].clone();
+    let path = dir.join("equal.json");
+    std::fs::write(&path, window.to_string()).expect("write");
+    let mut config: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("examples/canary-monitor-hook.json")).expect("config"),
+    )
+    .expect("json");
+    for method in ["sequential", "fixed-horizon"] {
+        config["analysis"] = serde_json::json!({ "method": method });
+        let cfg = dir.join(format!("{method}.json"));
+        std::fs::write(&cfg, config.to_string()).expect("write");
+        let d: Value = serde_json::from_str(&stdout_ok(&[
+            "analyze",
+            "--config",
+            cfg.to_str().expect("path"),
+            "--window",
+            path.to_str().expect("path"),
+        ]))
+        .expect("decision");
+        assert_eq!(d["action"], "advance", "{method}: {}", d["reason"]);
+    }
 }
 
 #[test]

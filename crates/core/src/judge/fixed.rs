@@ -138,9 +138,9 @@ fn distribution(
             .zip(pc)
             .map(|(&(p, vb), &(_, vc))| Change::new(format!("p{p}"), vb, vc))
             .collect();
-        if m.kind == MetricKind::Gauge || report.changes.is_empty() {
-            report.changes.push(Change::new("mean", sb.mean, sc.mean));
-        }
+        // The mean is always reported; it decides only for gauges and metrics without
+        // percentiles (cold-start outliers move a latency mean more than its percentiles).
+        report.changes.push(Change::new("mean", sb.mean, sc.mean));
     }
     let result = match m.test() {
         TestKind::KolmogorovSmirnov => stats::ks::ks_sorted(c, b, Alternative::TwoSided),
@@ -203,9 +203,13 @@ fn counts(
 fn classify(m: &MetricConfig, th: &StatisticalThresholds, report: &mut MetricReport) {
     let Some(result) = report.result else { return };
     let direction = report.direction;
+    let deciding = |c: &&Change| {
+        m.kind != MetricKind::Histogram || m.percentiles().is_empty() || c.statistic != "mean"
+    };
     let headline = report
         .changes
         .iter()
+        .filter(deciding)
         .max_by(|a, b| a.worse_by(direction).total_cmp(&b.worse_by(direction)))
         .cloned();
     let Some(headline) = headline else { return };

@@ -81,6 +81,15 @@ pub fn judge_with_state(
     }
     state.looks += 1;
     for (m, r) in config.metrics.iter().zip(report.metrics.iter_mut()) {
+        // Values that follow each version's traffic share change meaning whenever the share
+        // does, so one e-process over the whole ramp would mix incomparable data: these keep
+        // the fixed-horizon test on the current phase.
+        if m.per_traffic_share {
+            r.guarantee.push_str(
+                " (per-traffic-share metrics keep the fixed-horizon test in sequential mode)",
+            );
+            continue;
+        }
         let st = state.metrics.entry(m.name.clone()).or_default();
         let ev = sequential::update_metric(
             st,

@@ -3,11 +3,11 @@
 
 use std::fmt::Write as _;
 
-use crate::config::{CanaryConfig, MetricKind};
+use crate::config::{AnalysisMethod, CanaryConfig, MetricKind};
 use crate::judge::fixed::{fmt_p, fmt_value};
 use crate::judge::{MetricReport, Severity, SideStats, Verdict};
 use crate::policy::{Action, Decision};
-use crate::stats::{Alternative, EffectKind, TestKind};
+use crate::stats::{Alternative, EffectKind, Method, TestKind};
 
 /// Renders a decision as a plain-text report.
 pub fn render_decision_text(config: &CanaryConfig, d: &Decision) -> String {
@@ -94,18 +94,27 @@ fn metric_block(out: &mut String, m: &MetricReport) {
         Verdict::NoData | Verdict::Error => "?",
     };
     let critical = if m.critical { " [critical]" } else { "" };
-    let _ = writeln!(out, "{mark} {} ({}){critical}", m.name, test_name(m.test));
+    let test = match m.method {
+        AnalysisMethod::Sequential => format!("sequential test; {} for context", test_name(m.test)),
+        AnalysisMethod::FixedHorizon => test_name(m.test).to_string(),
+    };
+    let _ = writeln!(out, "{mark} {} ({test}){critical}", m.name);
     if let (Some(c), Some(b)) = (&m.canary, &m.baseline) {
         let _ = writeln!(out, "    Canary:   {}", side_line(m.kind, c));
         let _ = writeln!(out, "    Baseline: {}", side_line(m.kind, b));
     }
     if let Some(r) = m.result {
+        let kind = if r.method == Method::AnytimeValid {
+            "anytime-valid p-value"
+        } else {
+            "p-value"
+        };
         let side = match r.alternative {
             Alternative::TwoSided => "two-sided",
             Alternative::Greater => "one-sided, canary higher",
             Alternative::Less => "one-sided, canary lower",
         };
-        let mut line = format!("    p-value: {} ({side})", fmt_p(r.p_value));
+        let mut line = format!("    {kind}: {} ({side})", fmt_p(r.p_value));
         if let Some(e) = r.effect_size {
             let _ = write!(line, " · {}: {:.3}", effect_name(e.kind), e.value);
         }
@@ -120,6 +129,7 @@ fn metric_block(out: &mut String, m: &MetricReport) {
         }
         let _ = writeln!(out, "{line}");
     }
+    let _ = writeln!(out, "    Test: {}", m.guarantee);
     if let Some(p) = m.power {
         let _ = writeln!(
             out,
