@@ -326,3 +326,54 @@ fn accumulate_sorted(into: &mut SideObservations, from: &SideObservations) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::{Fleet, MetricNames, Scenario};
+
+    fn config() -> CanaryConfig {
+        CanaryConfig::from_json(include_str!("../../../examples/demo-config.json")).expect("demo config")
+    }
+
+    fn intervals(scenario: Scenario, n: u64) -> Vec<Interval> {
+        let names = MetricNames { latency: "latency".into(), errors: "errors".into() };
+        let mut fleet = Fleet::new(scenario, names, 3);
+        (1..=n).map(|i| fleet.interval(i * 60, 60, if i <= 5 { 5.0 } else { 25.0 })).collect()
+    }
+
+    #[test]
+    fn state_survives_a_json_round_trip_between_looks() {
+        // The Lambda carries RunState through Step Functions as JSON: decisions must not
+        // depend on whether it was serialised in between.
+        let c = config();
+        let data = intervals(Scenario::healthy(50.0).with_regression(1.0, 3.0), 10);
+        let mut straight = Replay::new();
+        let mut hopped = Replay::new();
+        for i in &data {
+            let a = straight.step(&c, i).map(|d| (d.action, d.reason));
+            let b = hopped.step(&c, i).map(|d| (d.action, d.reason));
+            assert_eq!(a, b);
+            let json = serde_json::to_string(&hopped.state).expect("serialise");
+            hopped.state = serde_json::from_str(&json).expect("deserialise");
+        }
+        assert!(straight.state.sequential.looks > 0, "sequential state was used");
+    }
+
+    #[test]
+    fn advance_waits_for_hold_before_full_traffic() {
+        let mut c = config();
+        c.traffic_advancing.hold_before_full_traffic = 120;
+        let data = intervals(Scenario::healthy(50.0), 14);
+        let mut r = Replay::new();
+        let mut phases = Vec::new();
+        for i in &data {
+            if let Some(d) = r.step(&c, i) {
+                phases.push((i.at_seconds, d.phase, d.action));
+            }
+        }
+        // Phase 2 ends at 600 s; the shift to 100 % happens 120 s later.
+        assert!(phases.iter().any(|p| p.0 == 600 && p.1 == 2 && p.2 == Action::Continue), "{phases:?}");
+        assert!(phases.iter().any(|p| p.0 == 720 && p.1 == 2 && p.2 == Action::Advance), "{phases:?}");
+    }
+}
