@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command: regenerates the scipy reference fixtures to prove the committed
-# ones come from the committed script, then runs every Rust test in the workspace.
+# ones come from the committed script, runs every Rust test in the workspace, then opens the
+# HTML report in headless Chromium (Debian's package, installed here when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,4 +20,11 @@ if ! git diff --quiet -- tests/fixtures examples; then
     exit 1
 fi
 
+if ! command -v chromium >/dev/null 2>&1; then
+    echo "installing Debian's chromium for the HTML report test"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
 cargo test --workspace --locked
+cargo test --locked -p canary-gate-cli --test report -- --ignored

@@ -333,13 +333,19 @@ mod tests {
     use crate::sim::{Fleet, MetricNames, Scenario};
 
     fn config() -> CanaryConfig {
-        CanaryConfig::from_json(include_str!("../../../examples/demo-config.json")).expect("demo config")
+        CanaryConfig::from_json(include_str!("../../../examples/demo-config.json"))
+            .expect("demo config")
     }
 
     fn intervals(scenario: Scenario, n: u64) -> Vec<Interval> {
-        let names = MetricNames { latency: "latency".into(), errors: "errors".into() };
+        let names = MetricNames {
+            latency: "latency".into(),
+            errors: "errors".into(),
+        };
         let mut fleet = Fleet::new(scenario, names, 3);
-        (1..=n).map(|i| fleet.interval(i * 60, 60, if i <= 5 { 5.0 } else { 25.0 })).collect()
+        (1..=n)
+            .map(|i| fleet.interval(i * 60, 60, if i <= 5 { 5.0 } else { 25.0 }))
+            .collect()
     }
 
     #[test]
@@ -357,7 +363,10 @@ mod tests {
             let json = serde_json::to_string(&hopped.state).expect("serialise");
             hopped.state = serde_json::from_str(&json).expect("deserialise");
         }
-        assert!(straight.state.sequential.looks > 0, "sequential state was used");
+        assert!(
+            straight.state.sequential.looks > 0,
+            "sequential state was used"
+        );
     }
 
     #[test]
@@ -373,7 +382,17 @@ mod tests {
             }
         }
         // Phase 2 ends at 600 s; the shift to 100 % happens 120 s later.
-        assert!(phases.iter().any(|p| p.0 == 600 && p.1 == 2 && p.2 == Action::Continue), "{phases:?}");
-        assert!(phases.iter().any(|p| p.0 == 720 && p.1 == 2 && p.2 == Action::Advance), "{phases:?}");
+        assert!(
+            phases
+                .iter()
+                .any(|p| p.0 == 600 && p.1 == 2 && p.2 == Action::Continue),
+            "{phases:?}"
+        );
+        assert!(
+            phases
+                .iter()
+                .any(|p| p.0 == 720 && p.1 == 2 && p.2 == Action::Advance),
+            "{phases:?}"
+        );
     }
 }

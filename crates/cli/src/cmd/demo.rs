@@ -55,6 +55,10 @@ pub struct DemoArgs {
     /// Print the full report at every look, not only when a phase ends.
     #[arg(long)]
     verbose: bool,
+    /// Write the canary's final execution state (JSON, as the state machine would hold it)
+    /// to this file, e.g. for `canary-gate report`.
+    #[arg(long)]
+    save: Option<PathBuf>,
 }
 
 pub fn scenario(kind: DemoScenario, rps: f64) -> Scenario {
@@ -182,6 +186,10 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
             exec = ready(step::apply_override(exec, step.action, now, &sim))?;
         }
         wait = step.wait_seconds;
+    }
+    if let Some(path) = &args.save {
+        std::fs::write(path, serde_json::to_string_pretty(&exec)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     let alias = sim.alias();
     let verdict = match exec.run.outcome {

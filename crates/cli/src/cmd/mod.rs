@@ -4,6 +4,7 @@ mod analyze;
 mod backtest;
 mod config;
 mod demo;
+mod report;
 mod simulate;
 mod test;
 
@@ -31,6 +32,8 @@ enum Command {
     Backtest(backtest::BacktestArgs),
     /// Run a whole canary on a simulated Lambda fleet (no AWS account needed).
     Demo(demo::DemoArgs),
+    /// Render a result (analyze, backtest, canary execution) as text, Markdown or HTML.
+    Report(report::ReportArgs),
     /// Write a synthetic metric timeline (JSON Lines) for backtests.
     Simulate(simulate::SimulateArgs),
     /// Print the JSON Schema of the canary config.
@@ -73,6 +76,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Analyze(args) => analyze::run(&args),
         Command::Backtest(args) => backtest::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Report(args) => report::run(&args),
         Command::Simulate(args) => simulate::run(&args),
         Command::Schema => config::schema(),
         Command::Validate { config } => config::validate(&config),

@@ -115,9 +115,13 @@ fn distribution(
             .iter()
             .map(|&p| (p, stats::percentile(xs, p)))
             .collect();
+        let sketch = (0..=100)
+            .map(|p| stats::percentile(xs, f64::from(p)))
+            .collect();
         Some(SideStats::Distribution {
             summary,
             percentiles,
+            sketch,
         })
     };
     report.baseline = describe(b);
@@ -126,10 +130,12 @@ fn distribution(
         Some(SideStats::Distribution {
             summary: sb,
             percentiles: pb,
+            ..
         }),
         Some(SideStats::Distribution {
             summary: sc,
             percentiles: pc,
+            ..
         }),
     ) = (&report.baseline, &report.canary)
     {

@@ -43,6 +43,10 @@ pub enum SideStats {
         summary: Summary,
         /// The configured percentiles as `(percentile, value)`.
         percentiles: Vec<(f64, f64)>,
+        /// The 0th, 1st, …, 100th percentiles: a compact sketch of the distribution for
+        /// plots (empirical CDFs) without carrying every sample.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        sketch: Vec<f64>,
     },
     /// Events out of a total.
     Rate {

@@ -148,11 +148,12 @@ fn metric_block(out: &mut String, m: &MetricReport) {
     let _ = writeln!(out, "    {tier} - {}", m.reason);
 }
 
-fn side_line(kind: MetricKind, s: &SideStats) -> String {
+pub(crate) fn side_line(kind: MetricKind, s: &SideStats) -> String {
     match s {
         SideStats::Distribution {
             summary,
             percentiles,
+            ..
         } => {
             let mut parts: Vec<String> = percentiles
                 .iter()
@@ -178,7 +179,7 @@ fn side_line(kind: MetricKind, s: &SideStats) -> String {
     }
 }
 
-fn fmt_stat(kind: MetricKind, v: f64) -> String {
+pub(crate) fn fmt_stat(kind: MetricKind, v: f64) -> String {
     if kind == MetricKind::Counter {
         fmt_percent(v)
     } else {
@@ -186,11 +187,11 @@ fn fmt_stat(kind: MetricKind, v: f64) -> String {
     }
 }
 
-fn fmt_percent(rate: f64) -> String {
+pub(crate) fn fmt_percent(rate: f64) -> String {
     format!("{:.2}%", rate * 100.0)
 }
 
-fn fmt_relative(r: f64) -> String {
+pub(crate) fn fmt_relative(r: f64) -> String {
     if r.is_finite() {
         format!(" ({:+.1}%)", r * 100.0)
     } else {
@@ -199,7 +200,7 @@ fn fmt_relative(r: f64) -> String {
 }
 
 /// Thousands separators for counts.
-fn group(n: u64) -> String {
+pub(crate) fn group(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, ch) in s.chars().enumerate() {
@@ -211,7 +212,7 @@ fn group(n: u64) -> String {
     out
 }
 
-fn test_name(t: TestKind) -> &'static str {
+pub(crate) fn test_name(t: TestKind) -> &'static str {
     match t {
         TestKind::MannWhitneyU => "Mann-Whitney U",
         TestKind::KolmogorovSmirnov => "Kolmogorov-Smirnov",
@@ -221,7 +222,7 @@ fn test_name(t: TestKind) -> &'static str {
     }
 }
 
-fn effect_name(k: EffectKind) -> &'static str {
+pub(crate) fn effect_name(k: EffectKind) -> &'static str {
     match k {
         EffectKind::CliffsDelta => "Cliff's delta",
         EffectKind::KsDistance => "KS distance",
@@ -229,7 +230,7 @@ fn effect_name(k: EffectKind) -> &'static str {
     }
 }
 
-fn verdict_word(a: Action) -> &'static str {
+pub(crate) fn verdict_word(a: Action) -> &'static str {
     match a {
         Action::Continue => "CONTINUE",
         Action::Extend => "EXTEND",
@@ -240,7 +241,7 @@ fn verdict_word(a: Action) -> &'static str {
     }
 }
 
-fn recommendation(d: &Decision, regressions: &[&MetricReport]) -> String {
+pub(crate) fn recommendation(d: &Decision, regressions: &[&MetricReport]) -> String {
     let worst = regressions
         .first()
         .map(|m| m.name.as_str())
@@ -272,4 +273,37 @@ fn recommendation(d: &Decision, regressions: &[&MetricReport]) -> String {
                             for a quick rollback during the post-promotion soak"
             .to_string(),
     }
+}
+
+/// Renders a whole report as text: the latest decision (when there is one), the timeline of
+/// looks and the outcome.
+pub fn render_text(r: &super::model::CanaryReport) -> String {
+    let mut out = format!("canary-gate: {} — {}\n\n", r.title, r.verdict());
+    if let Some(d) = &r.latest {
+        out.push_str(&render_decision_text(&r.config, d));
+    }
+    if r.timeline.len() > 1 || r.latest.is_none() {
+        let _ = writeln!(out, "\nTIMELINE:");
+        for l in &r.timeline {
+            let _ = writeln!(
+                out,
+                "{:>6} s  phase {}  {:>5}%  {:<8} {}",
+                l.at_seconds,
+                l.phase,
+                fmt_value(l.canary_weight),
+                l.action.as_str(),
+                l.reason
+            );
+        }
+    }
+    if let Some(o) = &r.outcome {
+        let _ = writeln!(
+            out,
+            "\nOUTCOME: {} at {} s — {}",
+            o.outcome.replace('_', " "),
+            o.at_seconds,
+            o.reason
+        );
+    }
+    out
 }

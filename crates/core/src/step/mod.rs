@@ -58,6 +58,9 @@ pub struct Execution {
     /// When the previous look happened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_look_epoch: Option<i64>,
+    /// The latest decision with its full evidence (for reports of the canary).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_decision: Option<Box<Decision>>,
 }
 
 /// What a step returns to the state machine.
@@ -188,6 +191,7 @@ pub async fn start<R: TrafficRouter>(
         hook,
         error_since: None,
         last_look_epoch: None,
+        last_decision: None,
     })
 }
 
@@ -324,6 +328,7 @@ where
     let notification_failures =
         publish_all(notifier, notify::compose(&exec.config, &decision, &report)).await;
     exec.history.push(LookRecord::from_decision(at, &decision));
+    exec.last_decision = Some(Box::new(decision.clone()));
     if exec.history.len() > HISTORY_LIMIT {
         exec.history.remove(0);
     }
