@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use canary_gate_core::backtest::{Backtest, Ending, LookRecord};
 use canary_gate_core::config::CanaryConfig;
 use canary_gate_core::controller::Interval;
+use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 
 use super::Format;
@@ -35,8 +36,22 @@ pub fn run(args: &BacktestArgs) -> Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let many = args.timeline.len() > 1;
+    // A bar on a terminal for long runs; indicatif draws nothing when stderr is not a
+    // terminal, so piped and scripted runs stay quiet.
+    let progress = if many {
+        ProgressBar::new(args.timeline.len() as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    progress.set_style(
+        ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} timelines · {elapsed} elapsed, {eta} left",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
     for path in &args.timeline {
         let (looks, ending) = replay_file(&config, path)?;
+        progress.inc(1);
         let tag = many.then(|| path.display().to_string());
         match args.format {
             Format::Json => {
@@ -48,6 +63,7 @@ pub fn run(args: &BacktestArgs) -> Result<ExitCode> {
             Format::Text => write_text(&mut out, path, &looks, &ending)?,
         }
     }
+    progress.finish_and_clear();
     Ok(ExitCode::SUCCESS)
 }
 
