@@ -9,6 +9,10 @@ if ! python3 -c 'import scipy, numpy' 2>/dev/null; then
     echo "installing scipy and numpy for the reference fixtures"
     python3 -m pip install --quiet --disable-pip-version-check 'scipy==1.17.1' 'numpy==2.4.6'
 fi
+if ! command -v moto_server >/dev/null 2>&1; then
+    echo "installing moto (the local AWS-API emulator the adapter tests start on 127.0.0.1)"
+    python3 -m pip install --quiet --disable-pip-version-check 'moto[server]==5.2.1'
+fi
 for script in tests/fixtures/gen_*.py; do
     [ -e "$script" ] || continue
     python3 "$script"

@@ -195,6 +195,18 @@ fn sources_must_fit_the_metric_type() {
 }
 
 #[test]
+fn counters_need_events_and_totals_from_their_source() {
+    let mut v = minimal();
+    v["metrics"] = serde_json::json!([{
+        "name": "orders", "type": "counter",
+        "source": {"cloudwatch": {"namespace": "Shop", "metric_name": "Orders"}}
+    }]);
+    let e = err_of(v);
+    assert_eq!(e.path, "metrics[0].source");
+    assert!(e.message.contains("ratio"), "{e}");
+}
+
+#[test]
 fn two_alias_routing_needs_a_canary_alias() {
     let mut v = minimal();
     v["target"] = serde_json::json!({

@@ -254,6 +254,12 @@ fn validate_source(at: &str, m: &MetricConfig, source: &MetricSource) -> Result<
             }
         },
         MetricSource::Ratio(_) => MetricKind::Counter,
+        MetricSource::Cloudwatch(_) if m.kind == MetricKind::Counter => {
+            return Err(ConfigError::new(
+                format!("{at}.source"),
+                "a counter needs events and a total: use a ratio source (numerator/denominator) or a lambda Errors/Throttles source",
+            ));
+        }
         MetricSource::Cloudwatch(_) => m.kind,
     };
     if expected != m.kind {

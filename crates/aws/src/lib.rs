@@ -1,0 +1,21 @@
+//! AWS adapters behind the core's ports: CloudWatch metrics ([`CloudWatchMetrics`]), the
+//! Lambda alias ([`LambdaAliasRouter`]) and SNS ([`SnsNotifier`]). They translate; every
+//! decision stays in `canary-gate-core`. SDK errors become `PortError`s by kind.
+
+mod error;
+mod metrics;
+mod notifier;
+mod router;
+
+pub use error::classify;
+pub use metrics::{
+    CloudWatchMetrics, DEFAULT_INGESTION_DELAY_SECONDS, MAX_QUERIES, expand_percentiles,
+};
+pub use notifier::SnsNotifier;
+pub use router::LambdaAliasRouter;
+
+/// Loads the shared SDK configuration from the environment (region, credentials, and
+/// `AWS_ENDPOINT_URL` for a local emulator), once per process.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::load_from_env().await
+}

@@ -1,0 +1,138 @@
+//! What the local emulator cannot answer, checked with the real SDK clients replaying
+//! responses shaped like AWS's documented ones: percentile statistics of `Duration` (moto
+//! answers HTTP 500) and a stale `RevisionId` rejected with `PreconditionFailedException`
+//! (moto does not enforce revisions).
+
+use aws_sdk_cloudwatch::config::{Credentials, Region};
+use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
+use aws_smithy_types::body::SdkBody;
+use canary_gate_aws::{CloudWatchMetrics, LambdaAliasRouter};
+use canary_gate_core::config::CanaryConfig;
+use canary_gate_core::observe::Observation;
+use canary_gate_core::ports::{MetricsSource, PortError, TimeRange, TrafficRouter};
+
+fn event(status: u16, headers: &[(&str, &str)], body: &str) -> ReplayEvent {
+    let req = http::Request::builder()
+        .uri("https://example.invalid/")
+        .body(SdkBody::empty())
+        .expect("request");
+    let mut resp = http::Response::builder().status(status);
+    for (k, v) in headers {
+        resp = resp.header(*k, *v);
+    }
+    ReplayEvent::new(
+        req,
+        resp.body(SdkBody::from(body.to_string()))
+            .expect("response"),
+    )
+}
+
+fn member(id: &str, value: f64) -> String {
+    format!(
+        "<member><Id>{id}</Id><Label>Duration</Label><Timestamps><member>2026-11-22T10:00:00Z</member></Timestamps><Values><member>{value}</member></Values><StatusCode>Complete</StatusCode></member>"
+    )
+}
+
+#[tokio::test]
+async fn duration_percentiles_become_samples_with_their_counts() {
+    // Plan order for the demo config: latency baseline q0..q5 (SampleCount, Minimum, p50, p95,
+    // p99, Maximum), latency canary q6..q11, then the error counts.
+    let baseline = [400.0, 5.0, 42.0, 185.0, 330.0, 900.0];
+    let canary = [100.0, 6.0, 88.0, 387.0, 700.0, 1500.0];
+    let members: String = baseline
+        .iter()
+        .chain(canary.iter())
+        .enumerate()
+        .map(|(i, v)| member(&format!("q{i}"), *v))
+        .collect();
+    let xml = format!(
+        r#"<GetMetricDataResponse xmlns="http://monitoring.amazonaws.com/doc/2010-08-01/"><GetMetricDataResult><MetricDataResults>{members}</MetricDataResults><Messages/></GetMetricDataResult><ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata></GetMetricDataResponse>"#
+    );
+    let http = StaticReplayClient::new(vec![event(200, &[("content-type", "text/xml")], &xml)]);
+    let conf = aws_sdk_cloudwatch::Config::builder()
+        .behavior_version_latest()
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::for_tests())
+        .http_client(http.clone())
+        .build();
+    let mut adapter = CloudWatchMetrics::new(aws_sdk_cloudwatch::Client::from_conf(conf));
+    adapter.ingestion_delay_seconds = 0;
+    let c = CanaryConfig::from_json(include_str!("../../../examples/demo-config.json"))
+        .expect("config");
+    let t = c.target.clone().expect("target");
+    let got = adapter
+        .fetch(
+            &c,
+            &t,
+            TimeRange {
+                start: 1_795_000_000,
+                end: 1_795_000_600,
+            },
+        )
+        .await
+        .expect("fetch");
+    let Observation::Samples(b) = &got.baseline["latency"] else {
+        panic!("samples")
+    };
+    let Observation::Samples(k) = &got.canary["latency"] else {
+        panic!("samples")
+    };
+    assert_eq!(
+        (b.len(), k.len()),
+        (400, 100),
+        "one value per invocation counted"
+    );
+    let median = |v: &[f64]| {
+        let mut s = v.to_vec();
+        s.sort_by(f64::total_cmp);
+        s[s.len() / 2]
+    };
+    assert!((median(b) - 42.0).abs() < 1.0 && (median(k) - 88.0).abs() < 5.0);
+    assert!(
+        got.notes
+            .iter()
+            .any(|n| n.contains("percentile statistics")),
+        "{:?}",
+        got.notes
+    );
+    assert!(
+        !got.canary.contains_key("errors"),
+        "no error datapoints: no data"
+    );
+    assert_eq!(
+        http.actual_requests().count(),
+        1,
+        "one GetMetricData request per look"
+    );
+}
+
+#[tokio::test]
+async fn stale_revision_rejected_by_lambda_is_a_conflict() {
+    let alias = r#"{"AliasArn":"arn:aws:lambda:us-east-1:123456789012:function:orders-api:live","Name":"live","FunctionVersion":"1","RevisionId":"rev-1"}"#;
+    let http = StaticReplayClient::new(vec![
+        event(200, &[("content-type", "application/json")], alias),
+        event(
+            412,
+            &[
+                ("content-type", "application/json"),
+                ("x-amzn-errortype", "PreconditionFailedException"),
+            ],
+            r#"{"Type":"User","message":"The Revision Id provided does not match the latest Revision Id."}"#,
+        ),
+    ]);
+    let conf = aws_sdk_lambda::Config::builder()
+        .behavior_version_latest()
+        .region(aws_sdk_lambda::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_lambda::config::Credentials::for_tests())
+        .http_client(http)
+        .build();
+    let router = LambdaAliasRouter::new(aws_sdk_lambda::Client::from_conf(conf));
+    let c = CanaryConfig::from_json(include_str!("../../../examples/demo-config.json"))
+        .expect("config");
+    let t = c.target.clone().expect("target");
+    let err = router
+        .set_canary_weight(&t, 5.0, "rev-1")
+        .await
+        .expect_err("rejected");
+    assert!(matches!(err, PortError::Conflict { .. }), "{err:?}");
+}
