@@ -1,12 +1,15 @@
 //! AWS adapters behind the core's ports: CloudWatch metrics ([`CloudWatchMetrics`]), the
-//! Lambda alias ([`LambdaAliasRouter`]) and SNS ([`SnsNotifier`]). They translate; every
+//! Lambda alias ([`LambdaAliasRouter`]), SNS ([`SnsNotifier`]) and CodeDeploy lifecycle hooks
+//! ([`CodeDeployHook`]). They translate; every
 //! decision stays in `canary-gate-core`. SDK errors become `PortError`s by kind.
 
+mod codedeploy;
 mod error;
 mod metrics;
 mod notifier;
 mod router;
 
+pub use codedeploy::CodeDeployHook;
 pub use error::classify;
 pub use metrics::{
     CloudWatchMetrics, DEFAULT_INGESTION_DELAY_SECONDS, MAX_QUERIES, expand_percentiles,

@@ -136,3 +136,33 @@ async fn stale_revision_rejected_by_lambda_is_a_conflict() {
         .expect_err("rejected");
     assert!(matches!(err, PortError::Conflict { .. }), "{err:?}");
 }
+
+#[tokio::test]
+async fn codedeploy_hook_status_is_reported() {
+    use canary_gate_aws::CodeDeployHook;
+    use canary_gate_core::ports::LifecycleHook;
+    let http = StaticReplayClient::new(vec![event(
+        200,
+        &[("content-type", "application/x-amz-json-1.1")],
+        r#"{"lifecycleEventHookExecutionId":"h-1"}"#,
+    )]);
+    let conf = aws_sdk_codedeploy::Config::builder()
+        .behavior_version_latest()
+        .region(aws_sdk_codedeploy::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_codedeploy::config::Credentials::for_tests())
+        .http_client(http.clone())
+        .build();
+    CodeDeployHook::new(aws_sdk_codedeploy::Client::from_conf(conf))
+        .report("d-1", "h-1", false)
+        .await
+        .expect("reported");
+    let sent: Vec<_> = http.actual_requests().collect();
+    assert_eq!(sent.len(), 1);
+    let body = std::str::from_utf8(sent[0].body().bytes().expect("body"))
+        .expect("utf-8")
+        .to_string();
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json body");
+    assert_eq!(v["deploymentId"], "d-1");
+    assert_eq!(v["lifecycleEventHookExecutionId"], "h-1");
+    assert_eq!(v["status"], "Failed");
+}

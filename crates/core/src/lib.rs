@@ -7,6 +7,7 @@
 pub mod backtest;
 pub mod config;
 pub mod controller;
+pub mod emf;
 pub mod error;
 pub mod judge;
 pub mod notify;
