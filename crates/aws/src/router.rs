@@ -58,15 +58,27 @@ impl LambdaAliasRouter {
             .send()
             .await
             .map_err(classify)?;
-        Ok(AliasState {
-            version: out.function_version().unwrap_or(version).to_string(),
-            additional: out
-                .routing_config()
-                .and_then(|r| r.additional_version_weights())
-                .and_then(|w| w.iter().next())
-                .map(|(v, w)| (v.clone(), w * 100.0)),
-            revision_id: out.revision_id().unwrap_or_default().to_string(),
-        })
+        Ok(alias_state(
+            out.function_version().unwrap_or(version),
+            out.routing_config(),
+            out.revision_id(),
+        ))
+    }
+}
+
+/// The core's view of an alias: weights as percentages (the API speaks fractions).
+fn alias_state(
+    version: &str,
+    routing: Option<&AliasRoutingConfiguration>,
+    revision: Option<&str>,
+) -> AliasState {
+    AliasState {
+        version: version.to_string(),
+        additional: routing
+            .and_then(|r| r.additional_version_weights())
+            .and_then(|w| w.iter().next())
+            .map(|(v, w)| (v.clone(), w * 100.0)),
+        revision_id: revision.unwrap_or_default().to_string(),
     }
 }
 
@@ -80,15 +92,11 @@ impl TrafficRouter for LambdaAliasRouter {
             .send()
             .await
             .map_err(classify)?;
-        Ok(AliasState {
-            version: out.function_version().unwrap_or_default().to_string(),
-            additional: out
-                .routing_config()
-                .and_then(|r| r.additional_version_weights())
-                .and_then(|w| w.iter().next())
-                .map(|(v, w)| (v.clone(), w * 100.0)),
-            revision_id: out.revision_id().unwrap_or_default().to_string(),
-        })
+        Ok(alias_state(
+            out.function_version().unwrap_or_default(),
+            out.routing_config(),
+            out.revision_id(),
+        ))
     }
 
     async fn set_canary_weight(

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use canary_gate_core::config::{CanaryConfig, MetricKind};
+use canary_gate_core::config::CanaryConfig;
 use canary_gate_core::controller::Outcome;
 use canary_gate_core::notify;
 use canary_gate_core::policy::Action;
@@ -97,17 +97,8 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         .target
         .clone()
         .context("the demo config needs a target")?;
-    let name_of = |kind: MetricKind| {
-        config
-            .metrics
-            .iter()
-            .find(|m| m.kind == kind)
-            .map(|m| m.name.clone())
-    };
-    let names = MetricNames {
-        latency: name_of(MetricKind::Histogram).context("the demo needs a histogram metric")?,
-        errors: name_of(MetricKind::Counter).context("the demo needs a counter metric")?,
-    };
+    let names = MetricNames::for_config(&config)
+        .context("the config needs a histogram metric (latencies) and a counter metric (errors)")?;
     let fleet = Fleet::new(scenario(args.scenario, args.rps), names, args.seed);
     let look = config.analysis.look_interval_seconds;
     let sim = SimulatedLambda::new(fleet, &target, 0, look);

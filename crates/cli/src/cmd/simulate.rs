@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use canary_gate_core::config::MetricKind;
 use canary_gate_core::sim::{Fleet, MetricNames};
 
 use super::demo::{DemoScenario, scenario};
@@ -36,17 +35,8 @@ pub struct SimulateArgs {
 /// Writes the timeline to standard output.
 pub fn run(args: &SimulateArgs) -> Result<ExitCode> {
     let config = load_config(&args.config)?;
-    let name_of = |kind: MetricKind| {
-        config
-            .metrics
-            .iter()
-            .find(|m| m.kind == kind)
-            .map(|m| m.name.clone())
-    };
-    let names = MetricNames {
-        latency: name_of(MetricKind::Histogram).context("the config needs a histogram metric")?,
-        errors: name_of(MetricKind::Counter).context("the config needs a counter metric")?,
-    };
+    let names = MetricNames::for_config(&config)
+        .context("the config needs a histogram metric (latencies) and a counter metric (errors)")?;
     let mut fleet = Fleet::new(scenario(args.scenario, args.rps), names, args.seed);
     let look = config.analysis.look_interval_seconds;
     let stdout = std::io::stdout();

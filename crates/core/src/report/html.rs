@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use super::model::CanaryReport;
 use super::svg;
-use super::text::{fmt_relative, fmt_stat, recommendation, side_line, test_name, verdict_word};
+use super::text::{change_cell, recommendation, side_line, test_name, verdict_word};
 use crate::judge::fixed::fmt_p;
 use crate::judge::{MetricReport, SideStats, Verdict};
 
@@ -189,19 +189,7 @@ fn metric_row(out: &mut String, m: &MetricReport) {
         s.as_ref()
             .map_or("no data".to_string(), |s| side_line(m.kind, s))
     };
-    let change = m
-        .headline
-        .as_ref()
-        .map(|h| {
-            format!(
-                "{} {} → {}{}",
-                h.statistic,
-                fmt_stat(m.kind, h.baseline),
-                fmt_stat(m.kind, h.canary),
-                fmt_relative(h.relative)
-            )
-        })
-        .unwrap_or_default();
+    let change = change_cell(m);
     let _ = write!(
         out,
         "<tr><td><span class=\"verdict {class}\">{mark}</span></td><td>{}{}</td><td>{}<br><small>{}</small></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use super::model::CanaryReport;
-use super::text::{fmt_relative, fmt_stat, recommendation, side_line, test_name, verdict_word};
+use super::text::{change_cell, recommendation, side_line, test_name, verdict_word};
 use crate::config::AnalysisMethod;
 use crate::judge::fixed::fmt_p;
 use crate::judge::{MetricReport, Verdict};
@@ -121,19 +121,7 @@ fn metric_row(out: &mut String, m: &MetricReport) {
         s.as_ref()
             .map_or("no data".to_string(), |s| side_line(m.kind, s))
     };
-    let change = m
-        .headline
-        .as_ref()
-        .map(|h| {
-            format!(
-                "{} {} → {}{}",
-                h.statistic,
-                fmt_stat(m.kind, h.baseline),
-                fmt_stat(m.kind, h.canary),
-                fmt_relative(h.relative)
-            )
-        })
-        .unwrap_or_default();
+    let change = change_cell(m);
     let p = m.result.map(|r| fmt_p(r.p_value)).unwrap_or_default();
     let effect = m
         .result

@@ -307,3 +307,19 @@ pub fn render_text(r: &super::model::CanaryReport) -> String {
     }
     out
 }
+
+/// "p95 185 → 387 (+109.2%)" for a metric's deciding change, or empty.
+pub(crate) fn change_cell(m: &MetricReport) -> String {
+    m.headline
+        .as_ref()
+        .map(|h| {
+            format!(
+                "{} {} → {}{}",
+                h.statistic,
+                fmt_stat(m.kind, h.baseline),
+                fmt_stat(m.kind, h.canary),
+                fmt_relative(h.relative)
+            )
+        })
+        .unwrap_or_default()
+}

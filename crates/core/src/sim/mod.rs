@@ -119,6 +119,25 @@ pub struct MetricNames {
     pub errors: String,
 }
 
+impl MetricNames {
+    /// The config's first histogram metric (latencies) and first counter metric (errors);
+    /// `None` when it lacks either.
+    pub fn for_config(config: &crate::config::CanaryConfig) -> Option<Self> {
+        use crate::config::MetricKind;
+        let first = |kind: MetricKind| {
+            config
+                .metrics
+                .iter()
+                .find(|m| m.kind == kind)
+                .map(|m| m.name.clone())
+        };
+        Some(Self {
+            latency: first(MetricKind::Histogram)?,
+            errors: first(MetricKind::Counter)?,
+        })
+    }
+}
+
 /// The simulated fleet.
 #[derive(Debug, Clone)]
 pub struct Fleet {
