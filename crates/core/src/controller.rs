@@ -396,3 +396,56 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod closed_loop {
+    //! The whole judge under continuous looks, closed loop (weights follow decisions), on the
+    //! demo config: few runs, so these check gross behaviour; the rates themselves are
+    //! measured by `bench/decision-quality`.
+    use super::*;
+    use crate::sim::{Fleet, MetricNames, Scenario};
+
+    fn run(scenario: Scenario, seed: u64) -> (Option<Outcome>, u64) {
+        let c = CanaryConfig::from_json(include_str!("../../../examples/demo-config.json"))
+            .expect("config");
+        let mut fleet = Fleet::new(scenario, MetricNames::for_config(&c).expect("names"), seed);
+        let mut r = Replay::new();
+        let mut at = 0;
+        while r.state.outcome.is_none() && at < c.timeout_seconds {
+            at += 60;
+            let w = r.state.weight(&c);
+            r.step(&c, &fleet.interval(at, 60, w));
+        }
+        (r.state.outcome, at)
+    }
+
+    #[test]
+    fn healthy_canaries_with_shared_shocks_are_promoted() {
+        for seed in 0..12 {
+            let noisy = Scenario {
+                load_swing: 0.6,
+                swing_period_seconds: 480.0,
+                shared_error_bursts: vec![(180, 300, 10.0), (600, 720, 5.0)],
+                latency_drift_per_hour: 0.2,
+                ..Scenario::healthy(50.0)
+            };
+            assert_eq!(
+                run(noisy, seed),
+                (Some(Outcome::Promoted), 900),
+                "seed {seed}"
+            );
+        }
+    }
+
+    #[test]
+    fn severe_regressions_roll_back_at_the_first_look() {
+        for seed in 0..12 {
+            let bad = Scenario::healthy(50.0).with_regression(387.0 / 185.0, 3.2 / 0.12);
+            assert_eq!(
+                run(bad, seed),
+                (Some(Outcome::RolledBack), 60),
+                "seed {seed}"
+            );
+        }
+    }
+}
