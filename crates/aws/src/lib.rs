@@ -1,20 +1,22 @@
 //! AWS adapters behind the core's ports: CloudWatch metrics ([`CloudWatchMetrics`]), the
-//! Lambda alias ([`LambdaAliasRouter`]), SNS ([`SnsNotifier`]) and CodeDeploy lifecycle hooks
-//! ([`CodeDeployHook`]). They translate; every
-//! decision stays in `canary-gate-core`. SDK errors become `PortError`s by kind.
+//! Lambda alias ([`LambdaAliasRouter`]), SNS ([`SnsNotifier`]), CodeDeploy lifecycle hooks
+//! ([`CodeDeployHook`]) and Step Functions executions ([`StepFunctionsExecutions`]). They
+//! translate; every decision stays in `canary-gate-core`. SDK errors become `PortError`s by kind.
 
 mod codedeploy;
 mod error;
+mod executions;
 mod metrics;
 mod notifier;
 mod router;
 
 pub use codedeploy::CodeDeployHook;
 pub use error::classify;
+pub use executions::StepFunctionsExecutions;
 pub use metrics::{
     CloudWatchMetrics, DEFAULT_INGESTION_DELAY_SECONDS, MAX_QUERIES, expand_percentiles,
 };
-pub use notifier::SnsNotifier;
+pub use notifier::{CHANNEL_TOPICS_ENV, SnsNotifier, parse_channel_topics};
 pub use router::LambdaAliasRouter;
 
 /// Loads the shared SDK configuration from the environment (region, credentials, and

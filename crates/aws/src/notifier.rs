@@ -1,8 +1,17 @@
 //! SNS behind [`Notifier`]: the subject line, the text report as body, and the message
-//! attributes subscribers filter on (`event`, `severity`, `function`, `alias`). Transient
-//! failures are retried with backoff inside the adapter; a publish that still fails returns
-//! an error for the caller to record — it never blocks or undoes a rollback.
+//! attributes subscribers filter on (`event`, `severity`, `function`, `alias`, and `actor` for
+//! operator overrides).
+//!
+//! Which topic hears of an event follows the config's `notifications` section: each channel
+//! named there is either a topic ARN, or a name mapped to a topic ARN by the deployment
+//! (`CANARY_GATE_CHANNEL_TOPICS="ops=arn:…,deployments=arn:…"`); a channel without a mapping,
+//! and an event without channels, goes to the default topic. A message goes once to each
+//! distinct topic.
+//!
+//! Transient failures are retried with backoff inside the adapter; a publish that still
+//! fails returns an error for the caller to record — it never blocks or undoes a rollback.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_sns::Client;
@@ -15,30 +24,86 @@ use crate::error::classify;
 /// Attempts per publish.
 const ATTEMPTS: u32 = 3;
 
-/// Publishes to one topic.
+/// The environment variable that maps channel names to topic ARNs.
+pub const CHANNEL_TOPICS_ENV: &str = "CANARY_GATE_CHANNEL_TOPICS";
+
+/// Publishes to the topics of a notification's channels.
 #[derive(Debug, Clone)]
 pub struct SnsNotifier {
     client: Client,
-    topic_arn: String,
+    default_topic: String,
+    channels: BTreeMap<String, String>,
     /// First backoff between attempts (doubles each time).
     pub backoff: Duration,
 }
 
+/// Parses a channel map, `name=topic-arn` pairs separated by commas (blank entries ignored).
+/// Errors name the entry at fault.
+pub fn parse_channel_topics(spec: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut map = BTreeMap::new();
+    for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (name, arn) = entry
+            .split_once('=')
+            .map(|(n, a)| (n.trim(), a.trim()))
+            .filter(|(n, a)| !n.is_empty() && !a.is_empty())
+            .ok_or_else(|| format!("{CHANNEL_TOPICS_ENV}: `{entry}` is not `channel=topic-arn`"))?;
+        if !arn.starts_with("arn:") {
+            return Err(format!(
+                "{CHANNEL_TOPICS_ENV}: channel `{name}` maps to `{arn}`, which is not a topic ARN"
+            ));
+        }
+        if map.insert(name.to_string(), arn.to_string()).is_some() {
+            return Err(format!(
+                "{CHANNEL_TOPICS_ENV}: channel `{name}` is mapped twice"
+            ));
+        }
+    }
+    Ok(map)
+}
+
 impl SnsNotifier {
-    /// A notifier for `topic_arn`.
-    pub fn new(client: Client, topic_arn: impl Into<String>) -> Self {
+    /// A notifier whose every message goes to `default_topic`.
+    pub fn new(client: Client, default_topic: impl Into<String>) -> Self {
         Self {
             client,
-            topic_arn: topic_arn.into(),
+            default_topic: default_topic.into(),
+            channels: BTreeMap::new(),
             backoff: Duration::from_millis(200),
         }
     }
 
-    async fn publish_once(&self, n: &Notification) -> Result<(), PortError> {
+    /// Routes the named channels to their topics.
+    pub fn with_channels(mut self, channels: BTreeMap<String, String>) -> Self {
+        self.channels = channels;
+        self
+    }
+
+    /// The distinct topics a notification goes to, in the order of its channels.
+    pub fn topics_for<'a>(&'a self, n: &'a Notification) -> Vec<&'a str> {
+        let mut topics: Vec<&'a str> = Vec::new();
+        for channel in &n.channels {
+            let topic = if channel.starts_with("arn:") {
+                channel.as_str()
+            } else {
+                self.channels
+                    .get(channel)
+                    .map_or(self.default_topic.as_str(), String::as_str)
+            };
+            if !topics.contains(&topic) {
+                topics.push(topic);
+            }
+        }
+        if topics.is_empty() {
+            topics.push(&self.default_topic);
+        }
+        topics
+    }
+
+    async fn publish_once(&self, topic: &str, n: &Notification) -> Result<(), PortError> {
         let mut req = self
             .client
             .publish()
-            .topic_arn(&self.topic_arn)
+            .topic_arn(topic)
             .subject(&n.subject)
             .message(&n.body);
         for (k, v) in &n.attributes {
@@ -51,23 +116,90 @@ impl SnsNotifier {
         }
         req.send().await.map(|_| ()).map_err(classify)
     }
-}
 
-impl Notifier for SnsNotifier {
-    async fn publish(&self, n: &Notification) -> Result<(), PortError> {
+    async fn publish_with_retries(&self, topic: &str, n: &Notification) -> Result<(), PortError> {
         let mut wait = self.backoff;
-        let mut last = None;
         for attempt in 1..=ATTEMPTS {
-            match self.publish_once(n).await {
+            match self.publish_once(topic, n).await {
                 Ok(()) => return Ok(()),
                 Err(e) if e.is_transient() && attempt < ATTEMPTS => {
                     tokio::time::sleep(wait).await;
                     wait *= 2;
-                    last = Some(e);
                 }
                 Err(e) => return Err(e),
             }
         }
-        Err(last.unwrap_or_else(|| PortError::Unavailable("publish failed".into())))
+        Err(PortError::Unavailable(format!("publish to {topic} failed")))
+    }
+}
+
+impl Notifier for SnsNotifier {
+    /// Publishes to every topic of the notification; a failing topic does not keep the
+    /// others from hearing of it. Returns the first failure.
+    async fn publish(&self, n: &Notification) -> Result<(), PortError> {
+        let mut first_error = None;
+        for topic in self.topics_for(n) {
+            if let Err(e) = self.publish_with_retries(topic, n).await {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use canary_gate_core::notify::Event;
+
+    fn notifier(map: &str) -> SnsNotifier {
+        let config = aws_sdk_sns::Config::builder()
+            .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
+            .build();
+        SnsNotifier::new(Client::from_conf(config), "arn:aws:sns:us-east-1:1:default")
+            .with_channels(parse_channel_topics(map).expect("map"))
+    }
+
+    fn note(channels: &[&str]) -> Notification {
+        Notification {
+            event: Event::Rollback,
+            subject: "s".into(),
+            body: "b".into(),
+            attributes: BTreeMap::new(),
+            channels: channels.iter().map(|c| c.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn channels_map_to_topics_once_each_with_the_default_for_the_rest() {
+        let n = notifier("ops=arn:aws:sns:us-east-1:1:ops, lead = arn:aws:sns:us-east-1:1:ops");
+        assert_eq!(
+            n.topics_for(&note(&[
+                "ops",
+                "lead",
+                "pager",
+                "arn:aws:sns:us-east-1:1:x"
+            ])),
+            vec![
+                "arn:aws:sns:us-east-1:1:ops",
+                "arn:aws:sns:us-east-1:1:default",
+                "arn:aws:sns:us-east-1:1:x"
+            ]
+        );
+        assert_eq!(
+            n.topics_for(&note(&[])),
+            vec!["arn:aws:sns:us-east-1:1:default"]
+        );
+    }
+
+    #[test]
+    fn bad_channel_maps_name_the_entry() {
+        assert!(parse_channel_topics("").expect("empty").is_empty());
+        let e = parse_channel_topics("ops=arn:a, deployments").expect_err("no arn");
+        assert!(e.contains("`deployments`"), "{e}");
+        let e = parse_channel_topics("ops=topic-name").expect_err("not an arn");
+        assert!(e.contains("`ops`") && e.contains("not a topic ARN"), "{e}");
+        let e = parse_channel_topics("ops=arn:a,ops=arn:b").expect_err("twice");
+        assert!(e.contains("mapped twice"), "{e}");
     }
 }

@@ -1,6 +1,6 @@
 //! Adapter tests against a real moto server over HTTP: CloudWatch metrics for both versions
 //! and both routing shapes, the Lambda alias router (with the phase step on top), and SNS
-//! read back through a subscribed SQS queue.
+//! read back through subscribed SQS queues, one topic per notification channel.
 
 mod support;
 
@@ -386,26 +386,30 @@ async fn phase_step_refuses_to_overwrite_a_foreign_alias_change() {
     );
 }
 
-#[tokio::test]
-async fn sns_message_reaches_a_subscribed_queue_with_subject_body_and_attributes() {
-    let moto = Moto::start();
-    let sdk = moto.sdk().await;
-    let sns = aws_sdk_sns::Client::new(&sdk);
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let topic = sns
+/// A topic with a subscribed SQS queue; returns the topic ARN and the queue URL.
+async fn topic_with_queue(
+    sns: &aws_sdk_sns::Client,
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+) -> (String, String) {
+    let topic_arn = sns
         .create_topic()
-        .name("canary-gate")
+        .name(name)
         .send()
         .await
-        .expect("topic");
-    let topic_arn = topic.topic_arn().expect("arn").to_string();
-    let queue = sqs
+        .expect("topic")
+        .topic_arn()
+        .expect("arn")
+        .to_string();
+    let queue_url = sqs
         .create_queue()
-        .queue_name("ops")
+        .queue_name(name)
         .send()
         .await
-        .expect("queue");
-    let queue_url = queue.queue_url().expect("url").to_string();
+        .expect("queue")
+        .queue_url()
+        .expect("url")
+        .to_string();
     let attrs = sqs
         .get_queue_attributes()
         .queue_url(&queue_url)
@@ -424,8 +428,26 @@ async fn sns_message_reaches_a_subscribed_queue_with_subject_body_and_attributes
         .send()
         .await
         .expect("subscribe");
+    (topic_arn, queue_url)
+}
 
-    let n = Notification {
+/// The SNS envelopes waiting in a queue.
+async fn received(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<serde_json::Value> {
+    let msgs = sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .expect("receive");
+    msgs.messages()
+        .iter()
+        .map(|m| serde_json::from_str(m.body().expect("body")).expect("SNS envelope"))
+        .collect()
+}
+
+fn rollback_notification(channels: &[&str]) -> Notification {
+    Notification {
         event: Event::Rollback,
         subject: "canary-gate: orders-api v42 rolled back at 25% — p95 +109%".into(),
         body: "VERDICT: ROLLBACK — critical regression".into(),
@@ -438,25 +460,25 @@ async fn sns_message_reaches_a_subscribed_queue_with_subject_body_and_attributes
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect(),
-        channels: vec!["ops".into()],
-    };
+        channels: channels.iter().map(|c| c.to_string()).collect(),
+    }
+}
+
+#[tokio::test]
+async fn sns_message_reaches_a_subscribed_queue_with_subject_body_and_attributes() {
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let sns = aws_sdk_sns::Client::new(&sdk);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let (topic_arn, queue_url) = topic_with_queue(&sns, &sqs, "canary-gate").await;
+    let n = rollback_notification(&["ops"]);
     SnsNotifier::new(sns, &topic_arn)
         .publish(&n)
         .await
         .expect("publish");
-    let msgs = sqs
-        .receive_message()
-        .queue_url(&queue_url)
-        .max_number_of_messages(10)
-        .send()
-        .await
-        .expect("receive");
-    let body = msgs
-        .messages()
-        .first()
-        .and_then(|m| m.body())
-        .expect("one message");
-    let envelope: serde_json::Value = serde_json::from_str(body).expect("SNS envelope");
+    let envelopes = received(&sqs, &queue_url).await;
+    assert_eq!(envelopes.len(), 1);
+    let envelope = &envelopes[0];
     assert_eq!(envelope["Subject"], n.subject);
     assert_eq!(envelope["Message"], n.body);
     for (k, v) in &n.attributes {
@@ -466,4 +488,48 @@ async fn sns_message_reaches_a_subscribed_queue_with_subject_body_and_attributes
         );
         assert_eq!(envelope["MessageAttributes"][k]["Type"], "String");
     }
+}
+
+#[tokio::test]
+async fn each_channel_hears_through_its_own_topic_once() {
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let sns = aws_sdk_sns::Client::new(&sdk);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let (default_topic, default_queue) = topic_with_queue(&sns, &sqs, "canary-gate").await;
+    let (ops_topic, ops_queue) = topic_with_queue(&sns, &sqs, "canary-gate-ops").await;
+    let (lead_topic, lead_queue) = topic_with_queue(&sns, &sqs, "canary-gate-lead").await;
+    let channels =
+        canary_gate_aws::parse_channel_topics(&format!("ops={ops_topic}, oncall={ops_topic}"))
+            .expect("map");
+    let notifier = SnsNotifier::new(sns, &default_topic).with_channels(channels);
+
+    // `ops` and `oncall` share a topic, the lead is named by ARN, `pager` has no mapping.
+    let n = rollback_notification(&["ops", "oncall", &lead_topic]);
+    notifier.publish(&n).await.expect("publish");
+    assert_eq!(
+        received(&sqs, &ops_queue).await.len(),
+        1,
+        "one message per topic"
+    );
+    let lead = received(&sqs, &lead_queue).await;
+    assert_eq!(lead.len(), 1);
+    assert_eq!(lead[0]["Subject"], n.subject);
+    assert!(received(&sqs, &default_queue).await.is_empty());
+
+    notifier
+        .publish(&rollback_notification(&["pager"]))
+        .await
+        .expect("publish");
+    assert_eq!(received(&sqs, &default_queue).await.len(), 1);
+    assert!(received(&sqs, &ops_queue).await.is_empty());
+
+    // A topic that does not exist fails that topic only; the others still hear of it.
+    let missing = "arn:aws:sns:us-east-1:123456789012:no-such-topic";
+    let err = notifier
+        .publish(&rollback_notification(&[missing, "ops"]))
+        .await
+        .expect_err("missing topic reported");
+    assert!(!err.is_transient(), "{err}");
+    assert_eq!(received(&sqs, &ops_queue).await.len(), 1);
 }

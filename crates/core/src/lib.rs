@@ -12,6 +12,7 @@ pub mod error;
 pub mod judge;
 pub mod notify;
 pub mod observe;
+pub mod operator;
 pub mod policy;
 pub mod ports;
 pub mod report;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{CanaryConfig, MetricKind};
+use crate::config::{CanaryConfig, MetricKind, Notifications};
 use crate::judge::{MetricReport, Verdict};
 use crate::policy::{Action, Decision};
 
@@ -65,6 +65,19 @@ pub struct Notification {
     pub channels: Vec<String>,
 }
 
+impl Notifications {
+    /// The channels that hear of `event`.
+    pub fn channels(&self, event: Event) -> &[String] {
+        match event {
+            Event::PhaseComplete => &self.on_phase_complete,
+            Event::RegressionDetected => &self.on_regression_detected,
+            Event::Rollback => &self.on_rollback,
+            Event::Promoted => &self.on_promoted,
+            Event::NeedsApproval => &self.on_needs_approval,
+        }
+    }
+}
+
 /// The events a decision raises.
 pub fn events_for(d: &Decision) -> Vec<Event> {
     let mut events = Vec::new();
@@ -94,14 +107,7 @@ pub fn compose(config: &CanaryConfig, d: &Decision, body: &str) -> Vec<Notificat
     events_for(d)
         .into_iter()
         .map(|event| {
-            let n = &config.notifications;
-            let channels = match event {
-                Event::PhaseComplete => &n.on_phase_complete,
-                Event::RegressionDetected => &n.on_regression_detected,
-                Event::Rollback => &n.on_rollback,
-                Event::Promoted => &n.on_promoted,
-                Event::NeedsApproval => &n.on_needs_approval,
-            };
+            let channels = config.notifications.channels(event);
             let what = match event {
                 Event::PhaseComplete => format!("advanced to {}%", d.next_weight),
                 Event::RegressionDetected => format!("holding at {}%", d.canary_weight),
@@ -125,7 +131,7 @@ pub fn compose(config: &CanaryConfig, d: &Decision, body: &str) -> Vec<Notificat
                 subject: truncate(&subject, MAX_SUBJECT),
                 body: body.to_string(),
                 attributes,
-                channels: channels.clone(),
+                channels: channels.to_vec(),
             }
         })
         .collect()

@@ -152,3 +152,125 @@ pub trait LifecycleHook {
         succeeded: bool,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
+
+/// How a canary execution stands in the orchestrator (Step Functions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RunStatus {
+    /// Still going.
+    Running,
+    /// Ended in success (promoted).
+    Succeeded,
+    /// Ended in failure (rolled back, conflict, error).
+    Failed,
+    /// Ran past the state machine's own time limit.
+    TimedOut,
+    /// Stopped from outside (an operator's abort or promote).
+    Aborted,
+}
+
+impl RunStatus {
+    /// Whether the execution has ended.
+    pub fn is_finished(self) -> bool {
+        self != RunStatus::Running
+    }
+}
+
+/// One canary execution as the orchestrator describes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionInfo {
+    /// Its id (the execution ARN in AWS).
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Where it stands.
+    pub status: RunStatus,
+    /// When it started (seconds since the Unix epoch).
+    pub started_epoch: i64,
+    /// When it ended.
+    pub stopped_epoch: Option<i64>,
+    /// Its input (absent in listings).
+    pub input: Option<serde_json::Value>,
+    /// Its output, once succeeded.
+    pub output: Option<serde_json::Value>,
+    /// The error it ended with, if any.
+    pub error: Option<String>,
+    /// The cause it ended with, if any.
+    pub cause: Option<String>,
+}
+
+/// The kinds of history event the operator commands read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HistoryKind {
+    /// A state was entered (`detail`: its input).
+    StateEntered,
+    /// A state was left (`detail`: its output).
+    StateExited,
+    /// A task was scheduled (`detail`: its parameters, e.g. the payload with a task token).
+    TaskScheduled,
+    /// A task, a Lambda invocation or the execution failed, timed out or was aborted
+    /// (`error`, `cause`).
+    Failed,
+    /// Anything else.
+    Other,
+}
+
+/// One event of an execution's history, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEvent {
+    /// When (seconds since the Unix epoch).
+    pub epoch: i64,
+    /// What.
+    pub kind: HistoryKind,
+    /// The state, for state events (and the task's state for task events, when known).
+    pub state: Option<String>,
+    /// The event's JSON detail, parsed.
+    pub detail: Option<serde_json::Value>,
+    /// Error name of a failure.
+    pub error: Option<String>,
+    /// Cause of a failure.
+    pub cause: Option<String>,
+}
+
+/// Starts, inspects, answers and stops canary executions (Step Functions in AWS).
+pub trait Executions {
+    /// Starts an execution named `name` with `input`; returns its id.
+    fn start(
+        &self,
+        name: &str,
+        input: &serde_json::Value,
+    ) -> impl Future<Output = Result<String, PortError>> + Send;
+
+    /// Describes one execution, with its input and output.
+    fn describe(&self, id: &str) -> impl Future<Output = Result<ExecutionInfo, PortError>> + Send;
+
+    /// The execution's whole history, oldest first.
+    fn history(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Vec<HistoryEvent>, PortError>> + Send;
+
+    /// The most recent executions, newest first (at most `max`), optionally only running ones.
+    fn list(
+        &self,
+        running_only: bool,
+        max: usize,
+    ) -> impl Future<Output = Result<Vec<ExecutionInfo>, PortError>> + Send;
+
+    /// Answers a `.waitForTaskToken` task: `Ok(output)` succeeds it, `Err((error, cause))`
+    /// fails it.
+    fn answer(
+        &self,
+        task_token: &str,
+        outcome: Result<serde_json::Value, (String, String)>,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// Stops a running execution with an error and a cause (kept in its history).
+    fn stop(
+        &self,
+        id: &str,
+        error: &str,
+        cause: &str,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+}

@@ -77,7 +77,10 @@ async fn main() -> Result<(), Error> {
     })?;
     let metrics = CloudWatchMetrics::new(aws_sdk_cloudwatch::Client::new(&sdk));
     let router = LambdaAliasRouter::new(aws_sdk_lambda::Client::new(&sdk));
-    let notifier = SnsNotifier::new(aws_sdk_sns::Client::new(&sdk), topic);
+    let channels = canary_gate_aws::parse_channel_topics(
+        &std::env::var(canary_gate_aws::CHANNEL_TOPICS_ENV).unwrap_or_default(),
+    )?;
+    let notifier = SnsNotifier::new(aws_sdk_sns::Client::new(&sdk), topic).with_channels(channels);
     let hook = CodeDeployHook::new(aws_sdk_codedeploy::Client::new(&sdk));
     lambda_runtime::run(service_fn(|event: LambdaEvent<PhaseEvent>| {
         let ports = Ports {

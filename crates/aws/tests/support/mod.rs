@@ -68,6 +68,22 @@ impl Moto {
         out
     }
 
+    /// A POST with a JSON body to one of moto's own endpoints (`/moto-api/...`).
+    pub fn post_json(&self, path: &str, body: &str) -> String {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        let req = format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.port,
+            body.len()
+        );
+        s.write_all(req.as_bytes()).expect("send");
+        let mut out = String::new();
+        s.read_to_string(&mut out).expect("read");
+        let status = out.split_whitespace().nth(1).unwrap_or_default();
+        assert!(status.starts_with('2'), "{path}: {out}");
+        out
+    }
+
     /// Creates an IAM role Lambda functions can name.
     pub fn create_role(&self, name: &str) -> String {
         let resp = self.post_form(

@@ -382,10 +382,13 @@ fn operational(exec: &Execution, event: Event, severity: &str, text: &str) -> No
         .map(|t| (t.function_name.clone(), t.alias.clone()))
         .unwrap_or_default();
     let channels = match event {
-        Event::Rollback => exec.config.notifications.on_rollback.clone(),
-        Event::NeedsApproval => exec.config.notifications.on_needs_approval.clone(),
-        _ => exec.config.notifications.on_regression_detected.clone(),
-    };
+        Event::Rollback | Event::NeedsApproval => exec.config.notifications.channels(event),
+        _ => exec
+            .config
+            .notifications
+            .channels(Event::RegressionDetected),
+    }
+    .to_vec();
     let subject: String = format!("canary-gate: {function} {text}")
         .chars()
         .take(100)
