@@ -242,60 +242,12 @@ async fn more_than_500_queries_are_batched() {
     assert_eq!(keys, ["g0", "g255", "g259"], "only metrics with datapoints");
 }
 
-async fn function_with_two_versions(moto: &Moto, lambda: &aws_sdk_lambda::Client) {
-    let role = moto.create_role("canary-gate-test");
-    let zip = include_bytes!("fixtures/function.zip");
-    lambda
-        .create_function()
-        .function_name("orders-api")
-        .runtime(Runtime::Providedal2023)
-        .role(role)
-        .handler("bootstrap")
-        .code(
-            FunctionCode::builder()
-                .zip_file(Blob::new(zip.to_vec()))
-                .build(),
-        )
-        .send()
-        .await
-        .expect("create function");
-    lambda
-        .publish_version()
-        .function_name("orders-api")
-        .send()
-        .await
-        .expect("version 1");
-    let mut changed = zip.to_vec();
-    changed.push(b' ');
-    lambda
-        .update_function_code()
-        .function_name("orders-api")
-        .zip_file(Blob::new(changed))
-        .send()
-        .await
-        .expect("update");
-    lambda
-        .publish_version()
-        .function_name("orders-api")
-        .send()
-        .await
-        .expect("version 2");
-    lambda
-        .create_alias()
-        .function_name("orders-api")
-        .name("live")
-        .function_version("1")
-        .send()
-        .await
-        .expect("alias");
-}
-
 #[tokio::test]
 async fn alias_router_sets_weights_idempotently_promotes_and_rolls_back() {
     let moto = Moto::start();
     let sdk = moto.sdk().await;
     let lambda = aws_sdk_lambda::Client::new(&sdk);
-    function_with_two_versions(&moto, &lambda).await;
+    moto.function_with_two_versions(&lambda).await;
     let c = config("", "weighted-alias");
     let t = c.target.clone().expect("target");
     let router = LambdaAliasRouter::new(lambda.clone());
@@ -348,7 +300,7 @@ async fn phase_step_refuses_to_overwrite_a_foreign_alias_change() {
     let moto = Moto::start();
     let sdk = moto.sdk().await;
     let lambda = aws_sdk_lambda::Client::new(&sdk);
-    function_with_two_versions(&moto, &lambda).await;
+    moto.function_with_two_versions(&lambda).await;
     let c = config("", "weighted-alias");
     let t = c.target.clone().expect("target");
     let router = LambdaAliasRouter::new(lambda.clone());

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_cloudwatch::config::Credentials;
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{FunctionCode, Runtime};
 
 /// A running moto server.
 pub struct Moto {
@@ -92,6 +94,55 @@ impl Moto {
         );
         assert!(resp.contains("<Arn>"), "role not created: {resp}");
         format!("arn:aws:iam::123456789012:role/{name}")
+    }
+
+    /// Creates `orders-api` with versions 1 and 2 and the alias `live` on version 1.
+    pub async fn function_with_two_versions(&self, lambda: &aws_sdk_lambda::Client) {
+        let role = self.create_role("canary-gate-test");
+        let zip = include_bytes!("../fixtures/function.zip");
+        lambda
+            .create_function()
+            .function_name("orders-api")
+            .runtime(Runtime::Providedal2023)
+            .role(role)
+            .handler("bootstrap")
+            .code(
+                FunctionCode::builder()
+                    .zip_file(Blob::new(zip.to_vec()))
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("create function");
+        lambda
+            .publish_version()
+            .function_name("orders-api")
+            .send()
+            .await
+            .expect("version 1");
+        let mut changed = zip.to_vec();
+        changed.push(b' ');
+        lambda
+            .update_function_code()
+            .function_name("orders-api")
+            .zip_file(Blob::new(changed))
+            .send()
+            .await
+            .expect("update");
+        lambda
+            .publish_version()
+            .function_name("orders-api")
+            .send()
+            .await
+            .expect("version 2");
+        lambda
+            .create_alias()
+            .function_name("orders-api")
+            .name("live")
+            .function_version("1")
+            .send()
+            .await
+            .expect("alias");
     }
 
     /// Shared SDK config for this server.

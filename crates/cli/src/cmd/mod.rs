@@ -4,6 +4,7 @@ mod analyze;
 mod backtest;
 mod config;
 mod demo;
+mod operate;
 mod report;
 mod simulate;
 mod test;
@@ -12,6 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
+use canary_gate_core::policy::Action;
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// Statistical canary analysis for AWS Lambda.
@@ -36,6 +38,21 @@ enum Command {
     Report(report::ReportArgs),
     /// Write a synthetic metric timeline (JSON Lines) for backtests.
     Simulate(simulate::SimulateArgs),
+    /// Start a canary on the deployed stack (a Step Functions execution).
+    Start(operate::StartArgs),
+    /// Where a deployed canary stands: phase, traffic, last decision, time left.
+    Status(operate::ExecutionArgs),
+    /// The decisions of a deployed canary, newest last.
+    History(operate::ExecutionArgs),
+    /// Approve the action a deployed canary waits for (rollback, or the step to 100 %).
+    Approve(operate::AnswerArgs),
+    /// Reject the action a deployed canary waits for; the canary goes on without it.
+    Reject(operate::AnswerArgs),
+    /// Roll a deployed canary back now (audited and notified).
+    Abort(operate::OverrideArgs),
+    /// Promote a deployed canary to 100 % now; refused while a critical gate fails unless
+    /// --force (audited and notified).
+    Promote(operate::PromoteArgs),
     /// Print the JSON Schema of the canary config.
     Schema,
     /// Check a config file; prints the config with every default filled in.
@@ -78,6 +95,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo(args) => demo::run(&args),
         Command::Report(args) => report::run(&args),
         Command::Simulate(args) => simulate::run(&args),
+        Command::Start(args) => operate::start(&args),
+        Command::Status(args) => operate::status(&args),
+        Command::History(args) => operate::history(&args),
+        Command::Approve(args) => operate::answer(&args, true),
+        Command::Reject(args) => operate::answer(&args, false),
+        Command::Abort(args) => operate::override_canary(&args, Action::Rollback, false),
+        Command::Promote(args) => operate::promote(&args),
         Command::Schema => config::schema(),
         Command::Validate { config } => config::validate(&config),
     }

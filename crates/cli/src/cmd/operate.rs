@@ -1,0 +1,524 @@
+//! The operator's commands against a deployed stack: `start`, `status`, `history`, `approve`,
+//! `reject`, `abort` and `promote`. They talk to Step Functions (the canary's state lives in
+//! its execution), to the Lambda alias (overrides) and to SNS (override notifications), with
+//! the standard AWS environment (`AWS_REGION`, `AWS_PROFILE`, `AWS_ENDPOINT_URL`, …).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, anyhow, bail};
+use canary_gate_aws::{
+    LambdaAliasRouter, SnsNotifier, StepFunctionsExecutions, parse_channel_topics,
+};
+use canary_gate_core::operator::{self, CanaryStatus, DecisionEntry};
+use canary_gate_core::policy::Action;
+use canary_gate_core::ports::Executions;
+
+use canary_gate_core::config::CanaryConfig;
+
+use crate::input::read_text;
+
+/// Where the deployed stack is: the state machine (for `start`, execution names and listing)
+/// and the notification topic (for override notifications).
+#[derive(Debug, Clone, clap::Args)]
+pub struct StackArgs {
+    /// The canary state machine's ARN (stack output `StateMachineArn`).
+    #[arg(long, env = "CANARY_GATE_STATE_MACHINE_ARN")]
+    state_machine: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Names an execution: its ARN, or its name (with `--state-machine`). Without it, the most
+/// recent execution of the state machine.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExecutionArgs {
+    /// Execution ARN or name; default: the most recent execution of the state machine.
+    execution: Option<String>,
+    #[command(flatten)]
+    stack: StackArgs,
+}
+
+/// Arguments of `start`.
+#[derive(Debug, clap::Args)]
+pub struct StartArgs {
+    /// The canary config (JSON); `--function`, `--alias` and the versions override its target.
+    #[arg(long)]
+    config: PathBuf,
+    /// The function whose alias shifts.
+    #[arg(long)]
+    function: Option<String>,
+    /// The alias callers invoke.
+    #[arg(long)]
+    alias: Option<String>,
+    /// The version the alias points at now.
+    #[arg(long)]
+    baseline_version: Option<String>,
+    /// The new version.
+    #[arg(long)]
+    canary_version: Option<String>,
+    #[command(flatten)]
+    stack: StackArgs,
+}
+
+/// Arguments of `approve` and `reject`.
+#[derive(Debug, clap::Args)]
+pub struct AnswerArgs {
+    #[command(flatten)]
+    target: ExecutionArgs,
+    /// A note kept with the answer.
+    #[arg(long, default_value = "")]
+    comment: String,
+    /// Who answers (default: the caller's AWS identity).
+    #[arg(long)]
+    actor: Option<String>,
+}
+
+/// Arguments of `abort` and `promote`.
+#[derive(Debug, clap::Args)]
+pub struct OverrideArgs {
+    #[command(flatten)]
+    target: ExecutionArgs,
+    /// Why (kept in the execution history and the notification).
+    #[arg(long, default_value = "")]
+    reason: String,
+    /// Who runs it (default: the caller's AWS identity).
+    #[arg(long)]
+    actor: Option<String>,
+    /// The notification topic (stack output `NotificationTopicArn`).
+    #[arg(long, env = "CANARY_GATE_TOPIC_ARN")]
+    topic_arn: Option<String>,
+    /// Channel-to-topic map, `name=topic-arn,…`, as deployed.
+    #[arg(long, env = "CANARY_GATE_CHANNEL_TOPICS", default_value = "")]
+    channel_topics: String,
+}
+
+/// Arguments of `promote`.
+#[derive(Debug, clap::Args)]
+pub struct PromoteArgs {
+    #[command(flatten)]
+    args: OverrideArgs,
+    /// Promote even while a critical gate fails (audited and notified as forced).
+    #[arg(long)]
+    force: bool,
+}
+
+/// `promote`: the override to 100 %.
+pub fn promote(args: &PromoteArgs) -> Result<ExitCode> {
+    override_canary(&args.args, Action::Promote, args.force)
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+async fn sdk() -> aws_config::SdkConfig {
+    canary_gate_aws::sdk_config().await
+}
+
+fn executions(sdk: &aws_config::SdkConfig, stack: &StackArgs) -> StepFunctionsExecutions {
+    StepFunctionsExecutions::new(
+        aws_sdk_sfn::Client::new(sdk),
+        stack.state_machine.clone().unwrap_or_default(),
+    )
+}
+
+/// `arn:aws:states:R:A:stateMachine:M` + `name` → `arn:aws:states:R:A:execution:M:name`.
+fn execution_arn(state_machine: &str, name: &str) -> Option<String> {
+    let (prefix, machine) = state_machine.rsplit_once(":stateMachine:")?;
+    Some(format!("{prefix}:execution:{machine}:{name}"))
+}
+
+/// Resolves the execution the command is about.
+async fn resolve(ex: &StepFunctionsExecutions, args: &ExecutionArgs) -> Result<String> {
+    let machine = args.stack.state_machine.as_deref();
+    match (&args.execution, machine) {
+        (Some(id), _) if id.starts_with("arn:") => Ok(id.clone()),
+        (Some(name), Some(m)) => execution_arn(m, name).ok_or_else(|| {
+            anyhow!("--state-machine: `{m}` is not a state machine ARN (arn:…:stateMachine:NAME)")
+        }),
+        (Some(name), None) => bail!(
+            "execution `{name}` is a name, not an ARN: pass --state-machine (or set CANARY_GATE_STATE_MACHINE_ARN)"
+        ),
+        (None, Some(_)) => {
+            let recent = ex.list(false, 20).await?;
+            let pick = recent
+                .iter()
+                .find(|e| !e.status.is_finished())
+                .or(recent.first())
+                .ok_or_else(|| anyhow!("the state machine has no executions yet"))?;
+            Ok(pick.id.clone())
+        }
+        (None, None) => bail!(
+            "name the execution (ARN), or pass --state-machine (or set CANARY_GATE_STATE_MACHINE_ARN) for the most recent one"
+        ),
+    }
+}
+
+/// Who runs the command: `--actor`, else the caller's AWS identity, else the local user.
+async fn actor(sdk: &aws_config::SdkConfig, given: &Option<String>) -> String {
+    if let Some(a) = given {
+        return a.clone();
+    }
+    match aws_sdk_sts::Client::new(sdk)
+        .get_caller_identity()
+        .send()
+        .await
+    {
+        Ok(id) if id.arn().is_some() => id.arn().unwrap_or_default().to_string(),
+        _ => std::env::var("USER").unwrap_or_else(|_| "unknown".to_string()),
+    }
+}
+
+/// `start`: starts a canary execution.
+pub fn start(args: &StartArgs) -> Result<ExitCode> {
+    let text = read_text(&args.config)?;
+    let mut value: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("invalid config {}: not JSON", args.config.display()))?;
+    let overrides = [
+        ("function_name", &args.function),
+        ("alias", &args.alias),
+        ("baseline_version", &args.baseline_version),
+        ("canary_version", &args.canary_version),
+    ];
+    if overrides.iter().any(|(_, v)| v.is_some()) {
+        let target = value
+            .as_object_mut()
+            .ok_or_else(|| {
+                anyhow!(
+                    "invalid config {}: not a JSON object",
+                    args.config.display()
+                )
+            })?
+            .entry("target")
+            .or_insert_with(|| serde_json::json!({}));
+        for (field, given) in overrides {
+            if let (Some(v), Some(t)) = (given, target.as_object_mut()) {
+                t.insert(field.to_string(), v.clone().into());
+            }
+        }
+    }
+    let config = CanaryConfig::from_json(&value.to_string()).with_context(|| {
+        format!(
+            "invalid config {} (with the command line's target options applied)",
+            args.config.display()
+        )
+    })?;
+    if args.stack.state_machine.is_none() {
+        bail!("--state-machine is required (or set CANARY_GATE_STATE_MACHINE_ARN)");
+    }
+    runtime()?.block_on(async {
+        let sdk = sdk().await;
+        let ex = executions(&sdk, &args.stack);
+        let id = operator::start(&ex, &config, now()).await?;
+        if args.stack.json {
+            println!("{}", serde_json::json!({ "execution": id }));
+        } else {
+            let t = config.target.as_ref().context("target")?;
+            println!(
+                "started canary of {}:{} v{} → v{}\nexecution {id}",
+                t.function_name, t.alias, t.baseline_version, t.canary_version
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `status`: where a canary stands.
+pub fn status(args: &ExecutionArgs) -> Result<ExitCode> {
+    runtime()?.block_on(async {
+        let sdk = sdk().await;
+        let ex = executions(&sdk, &args.stack);
+        let id = resolve(&ex, args).await?;
+        let info = ex.describe(&id).await?;
+        let events = ex.history(&id).await?;
+        let st = operator::status(&info, &events, now());
+        if args.stack.json {
+            println!("{}", serde_json::to_string_pretty(&st)?);
+        } else {
+            print!("{}", render_status(&st, now()));
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `history`: the decisions of a canary, newest last.
+pub fn history(args: &ExecutionArgs) -> Result<ExitCode> {
+    runtime()?.block_on(async {
+        let sdk = sdk().await;
+        let ex = executions(&sdk, &args.stack);
+        let id = resolve(&ex, args).await?;
+        let events = ex.history(&id).await?;
+        let decisions = operator::decisions(&events);
+        if args.stack.json {
+            println!("{}", serde_json::to_string_pretty(&decisions)?);
+        } else {
+            print!("{}", render_history(&decisions));
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `approve` / `reject`: answers the confirmation the canary waits for.
+pub fn answer(args: &AnswerArgs, approve: bool) -> Result<ExitCode> {
+    runtime()?.block_on(async {
+        let sdk = sdk().await;
+        let ex = executions(&sdk, &args.target.stack);
+        let id = resolve(&ex, &args.target).await?;
+        let who = actor(&sdk, &args.actor).await;
+        let pending = operator::answer(&ex, &id, approve, &who, &args.comment, now()).await?;
+        tracing_line(
+            if approve { "approve" } else { "reject" },
+            &id,
+            &who,
+            pending.action.as_str(),
+        );
+        let verb = if approve { "approved" } else { "rejected" };
+        if args.target.stack.json {
+            println!(
+                "{}",
+                serde_json::json!({ "execution": id, "answer": verb, "action": pending.action, "actor": who })
+            );
+        } else {
+            println!("{verb} the pending {} of {id} as {who}", pending.action.as_str());
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `abort` and `promote`: the audited overrides.
+pub fn override_canary(args: &OverrideArgs, action: Action, force: bool) -> Result<ExitCode> {
+    let topic = args.topic_arn.clone().ok_or_else(|| {
+        anyhow!(
+            "--topic-arn is required (or set CANARY_GATE_TOPIC_ARN): every override is notified"
+        )
+    })?;
+    let channels = parse_channel_topics(&args.channel_topics).map_err(|e| anyhow!(e))?;
+    runtime()?.block_on(async {
+        let sdk = sdk().await;
+        let ex = executions(&sdk, &args.target.stack);
+        let id = resolve(&ex, &args.target).await?;
+        let who = actor(&sdk, &args.actor).await;
+        let router = LambdaAliasRouter::new(aws_sdk_lambda::Client::new(&sdk));
+        let notifier =
+            SnsNotifier::new(aws_sdk_sns::Client::new(&sdk), topic).with_channels(channels);
+        let out = operator::override_canary(
+            &ex,
+            &router,
+            &notifier,
+            &id,
+            action,
+            &who,
+            &args.reason,
+            force,
+            now(),
+        )
+        .await?;
+        tracing_line(
+            action.as_str(),
+            &id,
+            &who,
+            if out.forced { "forced" } else { "" },
+        );
+        if args.target.stack.json {
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        } else {
+            let what = if action == Action::Promote {
+                "promoted to 100%"
+            } else {
+                "rolled back to the baseline"
+            };
+            println!(
+                "{what} by {who} (canary was at {}%){}",
+                out.weight_before,
+                if out.forced {
+                    format!(
+                        " — FORCED past failing critical gates: {}",
+                        out.failing_gates.join(", ")
+                    )
+                } else {
+                    String::new()
+                }
+            );
+            if out.stopped {
+                println!("stopped execution {id}");
+            }
+        }
+        if let Some(e) = &out.notification_error {
+            eprintln!("warning: the override stands, but its notification failed: {e}");
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// The audit line every operator action writes to standard error.
+fn tracing_line(command: &str, execution: &str, actor: &str, detail: &str) {
+    eprintln!(
+        "{}",
+        serde_json::json!({
+            "audit": "canary-gate operator", "command": command, "execution": execution,
+            "actor": actor, "detail": detail, "epoch": now(),
+        })
+    );
+}
+
+/// `2026-11-23 20:15:00 UTC`.
+pub fn utc(epoch: i64) -> String {
+    let days = epoch.div_euclid(86_400);
+    let secs = epoch.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        secs / 3_600,
+        secs % 3_600 / 60,
+        secs % 60
+    )
+}
+
+/// `1h 02m`, `4m 05s`, `12s`.
+pub fn span(seconds: i64) -> String {
+    let s = seconds.max(0);
+    match s {
+        0..60 => format!("{s}s"),
+        60..3_600 => format!("{}m {:02}s", s / 60, s % 60),
+        _ => format!("{}h {:02}m", s / 3_600, s % 3_600 / 60),
+    }
+}
+
+/// The text of `status`.
+pub fn render_status(st: &CanaryStatus, now_epoch: i64) -> String {
+    let mut out = String::new();
+    let mut line = |k: &str, v: String| out.push_str(&format!("{k:<11}{v}\n"));
+    line("execution", st.execution.clone());
+    let when = match st.stopped_epoch {
+        Some(end) => format!("ended {} after {}", utc(end), span(end - st.started_epoch)),
+        None => format!(
+            "started {}, {} ago",
+            utc(st.started_epoch),
+            span(now_epoch - st.started_epoch)
+        ),
+    };
+    line("status", format!("{:?} ({when})", st.status).to_uppercase());
+    if let (Some(f), Some(a)) = (&st.function, &st.alias) {
+        line(
+            "target",
+            format!(
+                "{f}:{a}  baseline v{} → canary v{}",
+                st.baseline_version.as_deref().unwrap_or("?"),
+                st.canary_version.as_deref().unwrap_or("?")
+            ),
+        );
+    }
+    match (st.phase, st.weight) {
+        (Some((p, n)), Some(w)) => line("phase", format!("{p} of {n}, canary at {w}% of traffic")),
+        (None, Some(w)) => line("traffic", format!("canary at {w}%")),
+        _ => line("phase", "not started yet".to_string()),
+    }
+    if let Some(d) = &st.last_decision {
+        line(
+            "last",
+            format!(
+                "{} ({}, {} ago): {}",
+                d.action,
+                d.state,
+                span(now_epoch - d.epoch),
+                d.summary
+            ),
+        );
+    }
+    if let Some(left) = st.phase_left_seconds {
+        line(
+            "time left",
+            format!(
+                "{} in this phase; canary timeout in {}",
+                span(left),
+                span(st.timeout_left_seconds.unwrap_or(0))
+            ),
+        );
+    }
+    if let Some(p) = &st.pending_approval {
+        line(
+            "waiting",
+            format!(
+                "for approval to {} (asked {} ago): `canary-gate approve` or `canary-gate reject`",
+                p.action.as_str(),
+                span(now_epoch - p.requested_epoch)
+            ),
+        );
+    }
+    if let Some(e) = &st.error {
+        let cause = st.cause.as_deref().unwrap_or("");
+        line("ended with", format!("{e}: {cause}"));
+    }
+    out
+}
+
+/// The text of `history`, newest last.
+pub fn render_history(decisions: &[DecisionEntry]) -> String {
+    if decisions.is_empty() {
+        return "no decisions yet\n".to_string();
+    }
+    let mut out =
+        String::from("time                     state           action    phase  weight  why\n");
+    for d in decisions {
+        out.push_str(&format!(
+            "{:<25}{:<16}{:<10}{:<7}{:<8}{}\n",
+            utc(d.epoch),
+            d.state,
+            d.action,
+            d.phase.map_or("-".to_string(), |p| p.to_string()),
+            d.weight.map_or("-".to_string(), |w| format!("{w}%")),
+            d.summary
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_formats_known_instants() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(utc(1_795_464_900), "2026-11-23 20:15:00 UTC");
+    }
+
+    #[test]
+    fn spans_read_naturally() {
+        assert_eq!(span(12), "12s");
+        assert_eq!(span(245), "4m 05s");
+        assert_eq!(span(3_720), "1h 02m");
+        assert_eq!(span(-5), "0s");
+    }
+
+    #[test]
+    fn execution_names_become_arns_of_the_machine() {
+        assert_eq!(
+            execution_arn("arn:aws:states:eu-west-1:1:stateMachine:canary", "run-1").as_deref(),
+            Some("arn:aws:states:eu-west-1:1:execution:canary:run-1")
+        );
+        assert_eq!(execution_arn("not-an-arn", "x"), None);
+    }
+}
