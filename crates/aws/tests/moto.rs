@@ -8,8 +8,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
-use aws_sdk_lambda::primitives::Blob;
-use aws_sdk_lambda::types::{FunctionCode, Runtime};
 use canary_gate_aws::{CloudWatchMetrics, LambdaAliasRouter, SnsNotifier};
 use canary_gate_core::config::{CanaryConfig, Routing};
 use canary_gate_core::notify::{Event, Notification};
