@@ -8,6 +8,7 @@ if ! command -v cfn-lint >/dev/null 2>&1; then
 fi
 cfn-lint infra/template.yaml
 echo "cfn-lint: infra/template.yaml passes"
+python3 infra/check_dashboard.py infra/template.yaml
 tools=${ASL_VALIDATOR_DIR:-"${TMPDIR:-/tmp}/canary-gate-asl-validator"}
 if [ ! -x "$tools/node_modules/.bin/asl-validator" ]; then
     mkdir -p "$tools"
