@@ -418,7 +418,11 @@ pub fn render_status(st: &CanaryStatus, now_epoch: i64) -> String {
             span(now_epoch - st.started_epoch)
         ),
     };
-    line("status", format!("{:?} ({when})", st.status).to_uppercase());
+    let status = serde_json::to_value(st.status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    line("status", format!("{status} ({when})"));
     if let (Some(f), Some(a)) = (&st.function, &st.alias) {
         line(
             "target",
@@ -511,6 +515,40 @@ mod tests {
         assert_eq!(span(245), "4m 05s");
         assert_eq!(span(3_720), "1h 02m");
         assert_eq!(span(-5), "0s");
+    }
+
+    #[test]
+    fn status_text_names_the_state_as_step_functions_does() {
+        let st = CanaryStatus {
+            execution: "arn:x".into(),
+            name: "x".into(),
+            status: canary_gate_core::ports::RunStatus::TimedOut,
+            started_epoch: 1_795_464_900,
+            stopped_epoch: Some(1_795_466_700),
+            function: Some("orders-api".into()),
+            alias: Some("live".into()),
+            baseline_version: Some("41".into()),
+            canary_version: Some("42".into()),
+            phase: Some((2, 3)),
+            weight: Some(25.0),
+            last_decision: None,
+            phase_left_seconds: None,
+            timeout_left_seconds: None,
+            pending_approval: None,
+            error: Some("States.Timeout".into()),
+            cause: None,
+        };
+        let text = render_status(&st, 1_795_466_800);
+        assert!(
+            text.contains("status     TIMED_OUT (ended 2026-11-23 20:45:00 UTC after 30m 00s)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("phase      2 of 3, canary at 25% of traffic"),
+            "{text}"
+        );
+        assert!(text.contains("ended with States.Timeout"), "{text}");
+        assert!(!text.contains("waiting"), "{text}");
     }
 
     #[test]
