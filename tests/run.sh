@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command: regenerates the scipy reference fixtures to prove the committed
-# ones come from the committed script, runs every Rust test in the workspace, then opens the
-# HTML report in headless Chromium (Debian's package, installed here when missing).
+# ones come from the committed script, runs every Rust test in the workspace, runs the state
+# machine in moto along the recorded paths, then opens the HTML report in headless Chromium
+# (Debian's package, installed here when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,4 +32,6 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 
 cargo test --workspace --locked
+# The state machine executed by moto along every path recorded from the phase handler.
+python3 -m unittest discover --start-directory tests/statemachine --pattern 'test_*.py'
 cargo test --locked -p canary-gate-cli --test report -- --ignored

@@ -80,6 +80,16 @@ impl Notifications {
 
 /// The events a decision raises.
 pub fn events_for(d: &Decision) -> Vec<Event> {
+    // A shift that waits for an operator has not happened: announce the request only (the
+    // shift is announced when it is applied).
+    if d.requires_approval
+        && matches!(
+            d.action,
+            Action::Rollback | Action::Promote | Action::Advance
+        )
+    {
+        return vec![Event::NeedsApproval];
+    }
     let mut events = Vec::new();
     match d.action {
         Action::Rollback => events.push(Event::Rollback),

@@ -178,6 +178,13 @@ fn zero_min_samples_and_empty_metrics_are_rejected() {
 
     let v = serde_json::json!({"metrics": []});
     assert_eq!(err_of(v).path, "metrics");
+
+    // The approval wait's timeout: Step Functions needs 1..=99999999 seconds.
+    for bad in [0_u64, 100_000_000] {
+        let mut v = minimal();
+        v["auto_rollback"] = serde_json::json!({"rollback_timeout_seconds": bad});
+        assert_eq!(err_of(v).path, "auto_rollback.rollback_timeout_seconds");
+    }
 }
 
 #[test]

@@ -39,6 +39,15 @@ pub(super) fn validate(c: &CanaryConfig) -> Result<(), ConfigError> {
             "must be greater than 0",
         ));
     }
+    // The state machine's approval wait takes this as its TimeoutSecondsPath, which must be
+    // a positive integer of at most 99999999 (otherwise a States.Runtime error ends the
+    // execution without a rollback).
+    if !(1..=99_999_999).contains(&c.auto_rollback.rollback_timeout_seconds) {
+        return Err(ConfigError::new(
+            "auto_rollback.rollback_timeout_seconds",
+            "must be between 1 and 99999999 (the approval wait's timeout)",
+        ));
+    }
     if let Some(t) = &c.target {
         for (field, value) in [
             ("function_name", &t.function_name),

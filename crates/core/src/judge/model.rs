@@ -71,6 +71,7 @@ impl SideStats {
 
 /// The change of one statistic from baseline to canary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "ChangeJson")]
 pub struct Change {
     /// Which statistic (`p95`, `mean`, `rate`).
     pub statistic: String,
@@ -110,6 +111,31 @@ impl Change {
             Direction::HigherIsWorse => self.relative,
             Direction::LowerIsWorse => -self.relative,
             Direction::Either => self.relative.abs(),
+        }
+    }
+}
+
+/// A [`Change`] as JSON, where an infinite `relative` is `null`: reading it back recomputes
+/// the value from `baseline` and `canary`, so a decision survives the round trip through the
+/// state machine's state (a plain `f64` would reject the `null`).
+#[derive(Deserialize)]
+struct ChangeJson {
+    statistic: String,
+    baseline: f64,
+    canary: f64,
+    relative: Option<f64>,
+}
+
+impl From<ChangeJson> for Change {
+    fn from(c: ChangeJson) -> Self {
+        match c.relative {
+            Some(relative) => Self {
+                statistic: c.statistic,
+                baseline: c.baseline,
+                canary: c.canary,
+                relative,
+            },
+            None => Self::new(c.statistic, c.baseline, c.canary),
         }
     }
 }
@@ -189,5 +215,23 @@ impl JudgeReport {
             .filter_map(|m| side(m).map(SideStats::size))
             .max()
             .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Change;
+
+    #[test]
+    fn an_infinite_relative_change_survives_a_json_round_trip() {
+        // Errors from a baseline that had none: the change is infinite, written as null.
+        for (baseline, canary) in [(0.0, 0.003), (0.0, -2.0), (0.0, 0.0), (0.5, 0.75)] {
+            let c = Change::new("rate", baseline, canary);
+            let json = serde_json::to_string(&c).expect("serialise");
+            let back: Change = serde_json::from_str(&json).expect("deserialise");
+            assert_eq!(back, c, "{json}");
+        }
+        let json = serde_json::to_string(&Change::new("rate", 0.0, 0.003)).expect("json");
+        assert!(json.contains("\"relative\":null"), "{json}");
     }
 }

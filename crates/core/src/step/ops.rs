@@ -244,25 +244,35 @@ where
         } => {
             let exec = apply_override(execution, action, now_epoch, p.router).await?;
             let wait = exec.config.analysis.look_interval_seconds;
-            Ok(respond(
-                exec,
-                action,
-                false,
-                wait,
-                format!("operator approved: {}", action.as_str()),
-            ))
+            let summary = format!(
+                "operator approved: {} (canary at {}%)",
+                action.as_str(),
+                exec.run.weight(&exec.config)
+            );
+            let event = match action {
+                Action::Rollback => Some((Event::Rollback, "critical")),
+                Action::Promote => Some((Event::Promoted, "info")),
+                Action::Advance => Some((Event::PhaseComplete, "info")),
+                Action::Continue | Action::Extend | Action::Hold => None,
+            };
+            if let Some((event, severity)) = event {
+                let _ = p
+                    .notifier
+                    .publish(&operational(&exec, event, severity, &summary))
+                    .await;
+            }
+            Ok(respond(exec, action, false, wait, summary))
         }
         PhaseEvent::Timeout { execution, action } => {
             let wait = execution.config.analysis.look_interval_seconds;
             if action == Action::Rollback {
                 let exec = apply_override(execution, Action::Rollback, now_epoch, p.router).await?;
-                return Ok(respond(
-                    exec,
-                    Action::Rollback,
-                    false,
-                    1,
-                    "no answer in time: rolled back (safe default)".to_string(),
-                ));
+                let summary = "no answer in time: rolled back (safe default)".to_string();
+                let _ = p
+                    .notifier
+                    .publish(&operational(&exec, Event::Rollback, "critical", &summary))
+                    .await;
+                return Ok(respond(exec, Action::Rollback, false, 1, summary));
             }
             let summary = format!(
                 "no answer in time: not applying {} (safe default)",
@@ -358,6 +368,8 @@ where
     }
 }
 
+/// `Error: Cause` of an error caught by the state machine. For a function error the cause is
+/// the function's error object as JSON text; its `errorMessage` is what people need to read.
 fn error_text(error: &Value) -> String {
     let field = |k: &str| {
         error
@@ -366,6 +378,16 @@ fn error_text(error: &Value) -> String {
             .unwrap_or("")
             .to_string()
     };
+    let message = serde_json::from_str::<Value>(&field("Cause"))
+        .ok()
+        .and_then(|c| {
+            c.get("errorMessage")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        });
+    if let Some(message) = message {
+        return format!("{}: {message}", field("Error"));
+    }
     match (field("Error"), field("Cause")) {
         (e, c) if e.is_empty() && c.is_empty() => "unknown error".to_string(),
         (e, c) if c.is_empty() => e,
@@ -381,14 +403,7 @@ fn operational(exec: &Execution, event: Event, severity: &str, text: &str) -> No
         .as_ref()
         .map(|t| (t.function_name.clone(), t.alias.clone()))
         .unwrap_or_default();
-    let channels = match event {
-        Event::Rollback | Event::NeedsApproval => exec.config.notifications.channels(event),
-        _ => exec
-            .config
-            .notifications
-            .channels(Event::RegressionDetected),
-    }
-    .to_vec();
+    let channels = exec.config.notifications.channels(event).to_vec();
     let subject: String = format!("canary-gate: {function} {text}")
         .chars()
         .take(100)
