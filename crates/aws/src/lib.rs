@@ -6,6 +6,7 @@
 mod codedeploy;
 mod error;
 mod executions;
+mod insights;
 mod metrics;
 mod notifier;
 mod router;
@@ -13,6 +14,9 @@ mod router;
 pub use codedeploy::CodeDeployHook;
 pub use error::classify;
 pub use executions::StepFunctionsExecutions;
+pub use insights::{
+    InvocationDurations, MAX_ROWS, VersionDurations, log_group, parse_rows, query_for,
+};
 pub use metrics::{
     CloudWatchMetrics, DEFAULT_INGESTION_DELAY_SECONDS, MAX_QUERIES, expand_percentiles,
 };

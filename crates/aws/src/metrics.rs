@@ -8,8 +8,10 @@
 //! - Counters read `Errors` (or `Throttles`) as events over `Invocations` (plus throttles).
 //! - Histograms read percentile statistics with their sample counts and expand each period
 //!   into that many values along the piecewise-linear quantile function through its minimum,
-//!   p50, p95, p99 and maximum — an approximation the report names in its notes. Gauges and
-//!   custom metrics use one value per period.
+//!   p50, p95, p99 and maximum — an approximation the report names in its notes. `Duration`
+//!   metrics with `per_invocation` read every invocation's duration from the `REPORT` log
+//!   lines instead ([`InvocationDurations`]). Gauges and custom metrics use one value per
+//!   period.
 //! - Periods without datapoints are absent ("no data"), never zeros, and the most recent
 //!   minutes that CloudWatch may still be ingesting are left out
 //!   ([`DEFAULT_INGESTION_DELAY_SECONDS`]).
@@ -20,13 +22,15 @@ use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
 use canary_gate_core::config::{
-    CanaryConfig, CloudWatchMetric, LambdaStatistic, MetricKind, MetricSource, Routing, Target,
+    CanaryConfig, CloudWatchMetric, LambdaStatistic, MetricConfig, MetricKind, MetricSource,
+    Routing, Target,
 };
 use canary_gate_core::observe::{Observation, SideObservations};
 use canary_gate_core::ports::{Fetched, MetricsSource, PortError, TimeRange};
 use canary_gate_core::stats::Counts;
 
 use crate::error::classify;
+use crate::insights::{InvocationDurations, MAX_ROWS};
 
 /// `GetMetricData` accepts at most this many queries per request.
 pub const MAX_QUERIES: usize = 500;
@@ -37,6 +41,8 @@ pub const DEFAULT_INGESTION_DELAY_SECONDS: i64 = 120;
 #[derive(Debug, Clone)]
 pub struct CloudWatchMetrics {
     client: Client,
+    /// Per-invocation durations (Logs Insights), for metrics that ask for them.
+    invocations: Option<InvocationDurations>,
     /// Seconds per datapoint (default 60).
     pub period_seconds: i32,
     /// Most recent seconds left out of every fetch (default 120).
@@ -77,10 +83,27 @@ impl CloudWatchMetrics {
     pub fn new(client: Client) -> Self {
         Self {
             client,
+            invocations: None,
             period_seconds: 60,
             ingestion_delay_seconds: DEFAULT_INGESTION_DELAY_SECONDS,
         }
     }
+}
+
+impl CloudWatchMetrics {
+    /// Reads `Duration` metrics with `per_invocation` from the `REPORT` log lines.
+    pub fn with_invocation_durations(mut self, reader: InvocationDurations) -> Self {
+        self.invocations = Some(reader);
+        self
+    }
+}
+
+/// Whether a metric is read from `REPORT` lines instead of `GetMetricData`.
+fn per_invocation(m: &MetricConfig) -> bool {
+    matches!(
+        &m.source,
+        Some(MetricSource::Lambda(l)) if l.per_invocation && l.metric == LambdaStatistic::Duration
+    )
 }
 
 fn lambda_dimensions(target: &Target, side: Side) -> Vec<(String, String)> {
@@ -421,20 +444,55 @@ impl MetricsSource for CloudWatchMetrics {
         if end <= range.start {
             return Ok(Fetched::default());
         }
-        let queries = plan(config, target);
-        if queries.is_empty() {
-            return Ok(Fetched::default());
+        let range = TimeRange {
+            start: range.start,
+            end,
+        };
+        let (from_logs, from_metrics): (Vec<&MetricConfig>, Vec<&MetricConfig>) =
+            config.metrics.iter().partition(|m| per_invocation(m));
+        let mut out = if from_metrics.is_empty() {
+            Fetched::default()
+        } else {
+            let mut rest = config.clone();
+            rest.metrics.retain(|m| !per_invocation(m));
+            let queries = plan(&rest, target);
+            if queries.is_empty() {
+                Fetched::default()
+            } else {
+                let series = self.run(&queries, range).await?;
+                assemble(&rest, &queries, &series)
+            }
+        };
+        if from_logs.is_empty() {
+            return Ok(out);
         }
-        let series = self
-            .run(
-                &queries,
-                TimeRange {
-                    start: range.start,
-                    end,
-                },
+        let reader = self.invocations.as_ref().ok_or_else(|| {
+            PortError::Rejected(
+                "a metric asks for per-invocation durations but this reader has no Logs Insights access"
+                    .into(),
             )
-            .await?;
-        Ok(assemble(config, &queries, &series))
+        })?;
+        let (baseline, canary) = reader.fetch(target, range).await?;
+        for m in from_logs {
+            out.baseline
+                .insert(m.name.clone(), Observation::Samples(baseline.warm.clone()));
+            out.canary
+                .insert(m.name.clone(), Observation::Samples(canary.warm.clone()));
+            let truncated = if baseline.truncated || canary.truncated {
+                format!(" (the first {MAX_ROWS} lines per version: sample truncated)")
+            } else {
+                String::new()
+            };
+            out.notes.push(format!(
+                "{}: per-invocation durations from REPORT log lines (Logs Insights): {} baseline and {} canary warm invocations; cold starts left out: {} and {}{truncated}",
+                m.name,
+                baseline.warm.len(),
+                canary.warm.len(),
+                baseline.cold,
+                canary.cold
+            ));
+        }
+        Ok(out)
     }
 }
 

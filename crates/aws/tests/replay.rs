@@ -1,12 +1,12 @@
 //! What the local emulator cannot answer, checked with the real SDK clients replaying
 //! responses shaped like AWS's documented ones: percentile statistics of `Duration` (moto
 //! answers HTTP 500) and a stale `RevisionId` rejected with `PreconditionFailedException`
-//! (moto does not enforce revisions).
+//! (moto does not enforce revisions), and Logs Insights queries over `REPORT` lines.
 
 use aws_sdk_cloudwatch::config::{Credentials, Region};
 use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
 use aws_smithy_types::body::SdkBody;
-use canary_gate_aws::{CloudWatchMetrics, LambdaAliasRouter};
+use canary_gate_aws::{CloudWatchMetrics, InvocationDurations, LambdaAliasRouter};
 use canary_gate_core::config::CanaryConfig;
 use canary_gate_core::observe::Observation;
 use canary_gate_core::ports::{MetricsSource, PortError, TimeRange, TrafficRouter};
@@ -165,4 +165,162 @@ async fn codedeploy_hook_status_is_reported() {
     assert_eq!(v["deploymentId"], "d-1");
     assert_eq!(v["lifecycleEventHookExecutionId"], "h-1");
     assert_eq!(v["status"], "Failed");
+}
+
+/// A Logs Insights result row as `GetQueryResults` returns it.
+fn report_row(duration: f64, init: Option<f64>, version: &str) -> String {
+    let mut fields = vec![
+        format!(r#"{{"field":"@duration","value":"{duration}"}}"#),
+        format!(r#"{{"field":"@logStream","value":"2026/11/23/[{version}]7c1e0f"}}"#),
+    ];
+    if let Some(i) = init {
+        fields.push(format!(r#"{{"field":"@initDuration","value":"{i}"}}"#));
+    }
+    format!("[{}]", fields.join(","))
+}
+
+fn logs_json(body: &str) -> ReplayEvent {
+    event(200, &[("content-type", "application/x-amz-json-1.1")], body)
+}
+
+fn per_invocation_config() -> CanaryConfig {
+    let mut v: serde_json::Value =
+        serde_json::from_str(include_str!("../../../examples/demo-config.json")).expect("json");
+    v["metrics"] = serde_json::json!([{
+        "name": "latency",
+        "type": "histogram",
+        "percentiles": [50, 95, 99],
+        "threshold_percent_increase": 10,
+        "statistical_test": "mann-whitney-u",
+        "critical": true,
+        "source": {"lambda": {"metric": "Duration", "per_invocation": true}}
+    }]);
+    CanaryConfig::from_json(&v.to_string()).expect("config")
+}
+
+fn unused_cloudwatch() -> aws_sdk_cloudwatch::Client {
+    aws_sdk_cloudwatch::Client::from_conf(
+        aws_sdk_cloudwatch::Config::builder()
+            .behavior_version_latest()
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::for_tests())
+            .http_client(StaticReplayClient::new(vec![]))
+            .build(),
+    )
+}
+
+#[tokio::test]
+async fn per_invocation_durations_come_from_report_lines_without_cold_starts() {
+    let baseline_rows = [
+        report_row(10.0, None, "41"),
+        report_row(12.0, None, "41"),
+        report_row(300.0, Some(210.0), "41"),
+    ];
+    let canary_rows = [report_row(20.0, None, "42"), report_row(22.0, None, "42")];
+    let http = StaticReplayClient::new(vec![
+        logs_json(r#"{"queryId":"q-baseline"}"#),
+        logs_json(r#"{"status":"Running","results":[]}"#),
+        logs_json(&format!(
+            r#"{{"status":"Complete","results":[{}],"statistics":{{"recordsMatched":3.0,"recordsScanned":900.0,"bytesScanned":90000.0}}}}"#,
+            baseline_rows.join(",")
+        )),
+        logs_json(r#"{"queryId":"q-canary"}"#),
+        logs_json(&format!(
+            r#"{{"status":"Complete","results":[{}]}}"#,
+            canary_rows.join(",")
+        )),
+    ]);
+    let logs = aws_sdk_cloudwatchlogs::Client::from_conf(
+        aws_sdk_cloudwatchlogs::Config::builder()
+            .behavior_version_latest()
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::for_tests())
+            .http_client(http.clone())
+            .build(),
+    );
+    let mut reader = InvocationDurations::new(logs);
+    reader.poll_interval = std::time::Duration::from_millis(1);
+    let mut adapter = CloudWatchMetrics::new(unused_cloudwatch()).with_invocation_durations(reader);
+    adapter.ingestion_delay_seconds = 120;
+    let c = per_invocation_config();
+    let t = c.target.clone().expect("target");
+    let got = adapter
+        .fetch(
+            &c,
+            &t,
+            TimeRange {
+                start: 1_795_000_000,
+                end: 1_795_000_600,
+            },
+        )
+        .await
+        .expect("fetch");
+    assert_eq!(
+        got.baseline["latency"],
+        Observation::Samples(vec![10.0, 12.0])
+    );
+    assert_eq!(
+        got.canary["latency"],
+        Observation::Samples(vec![20.0, 22.0])
+    );
+    let note = got.notes.join("\n");
+    assert!(
+        note.contains("per-invocation durations from REPORT log lines"),
+        "{note}"
+    );
+    assert!(note.contains("cold starts left out: 1 and 0"), "{note}");
+
+    let requests: Vec<String> = http
+        .actual_requests()
+        .map(|r| String::from_utf8_lossy(r.body().bytes().unwrap_or_default()).to_string())
+        .collect();
+    assert_eq!(requests.len(), 5, "two queries, one polled twice");
+    let start: serde_json::Value = serde_json::from_str(&requests[0]).expect("StartQuery body");
+    assert_eq!(start["logGroupName"], "/aws/lambda/orders-api");
+    assert_eq!(start["startTime"], 1_795_000_000);
+    assert_eq!(start["endTime"], 1_795_000_480, "ingestion delay left out");
+    assert!(
+        start["queryString"]
+            .as_str()
+            .expect("query")
+            .contains(r#"@logStream like "[41]""#)
+    );
+    let canary_start: serde_json::Value = serde_json::from_str(&requests[3]).expect("body");
+    assert!(
+        canary_start["queryString"]
+            .as_str()
+            .expect("query")
+            .contains(r#"@logStream like "[42]""#)
+    );
+}
+
+#[tokio::test]
+async fn a_failed_insights_query_is_unavailable_and_a_missing_reader_is_refused() {
+    let http = StaticReplayClient::new(vec![
+        logs_json(r#"{"queryId":"q-1"}"#),
+        logs_json(r#"{"status":"Failed","results":[]}"#),
+    ]);
+    let logs = aws_sdk_cloudwatchlogs::Client::from_conf(
+        aws_sdk_cloudwatchlogs::Config::builder()
+            .behavior_version_latest()
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::for_tests())
+            .http_client(http)
+            .build(),
+    );
+    let c = per_invocation_config();
+    let t = c.target.clone().expect("target");
+    let range = TimeRange {
+        start: 1_795_000_000,
+        end: 1_795_000_600,
+    };
+    let adapter = CloudWatchMetrics::new(unused_cloudwatch())
+        .with_invocation_durations(InvocationDurations::new(logs));
+    let err = adapter.fetch(&c, &t, range).await.expect_err("failed");
+    assert!(err.is_transient(), "{err}");
+    let err = CloudWatchMetrics::new(unused_cloudwatch())
+        .fetch(&c, &t, range)
+        .await
+        .expect_err("no reader");
+    assert!(matches!(err, PortError::Rejected(_)), "{err}");
 }

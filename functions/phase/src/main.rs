@@ -6,7 +6,9 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use canary_gate_aws::{CloudWatchMetrics, CodeDeployHook, LambdaAliasRouter, SnsNotifier};
+use canary_gate_aws::{
+    CloudWatchMetrics, CodeDeployHook, InvocationDurations, LambdaAliasRouter, SnsNotifier,
+};
 use canary_gate_core::emf;
 use canary_gate_core::ports::{LifecycleHook, MetricsSource, Notifier, TrafficRouter};
 use canary_gate_core::step::ops::{PhaseEvent, PhaseResponse, Ports, handle};
@@ -75,7 +77,10 @@ async fn main() -> Result<(), Error> {
             "CANARY_GATE_TOPIC_ARN is not set: the phase function needs the notification topic",
         )
     })?;
-    let metrics = CloudWatchMetrics::new(aws_sdk_cloudwatch::Client::new(&sdk));
+    let metrics = CloudWatchMetrics::new(aws_sdk_cloudwatch::Client::new(&sdk))
+        .with_invocation_durations(InvocationDurations::new(
+            aws_sdk_cloudwatchlogs::Client::new(&sdk),
+        ));
     let router = LambdaAliasRouter::new(aws_sdk_lambda::Client::new(&sdk));
     let channels = canary_gate_aws::parse_channel_topics(
         &std::env::var(canary_gate_aws::CHANNEL_TOPICS_ENV).unwrap_or_default(),
