@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use canary_gate_core::report::{CanaryReport, render_html, render_markdown, render_text};
 use clap::ValueEnum;
+use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::input::{load_config, read_text};
 
@@ -41,23 +42,38 @@ pub struct ReportArgs {
 
 /// Renders the report.
 pub fn run(args: &ReportArgs) -> Result<ExitCode> {
+    // Steps on a terminal for long canaries (a long backtest or execution takes a while to
+    // parse and plot); indicatif draws nothing when stderr is not a terminal.
+    let progress = ProgressBar::new(4);
+    progress.set_style(
+        ProgressStyle::with_template("{bar:20} {msg} · {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    progress.set_message(format!("reading {}", args.input.display()));
     let config = args.config.as_deref().map(load_config).transpose()?;
     let text = read_text(&args.input)?;
+    progress.inc(1);
+    progress.set_message("building the report model");
     let report = CanaryReport::from_input(&text, config).with_context(|| {
         format!(
             "cannot read {} as a canary-gate result",
             args.input.display()
         )
     })?;
+    progress.inc(1);
+    progress.set_message(format!("rendering {:?}", args.format).to_lowercase());
     let rendered = match args.format {
         ReportFormat::Text => render_text(&report),
         ReportFormat::Markdown => render_markdown(&report),
         ReportFormat::Html => render_html(&report),
     };
+    progress.inc(1);
+    progress.set_message("writing");
     match &args.output {
         Some(path) => std::fs::write(path, rendered)
             .with_context(|| format!("cannot write {}", path.display()))?,
         None => print!("{rendered}"),
     }
+    progress.finish_and_clear();
     Ok(ExitCode::SUCCESS)
 }
