@@ -227,6 +227,16 @@ pub fn decide(config: &CanaryConfig, report: JudgeReport, state: &PhaseState) ->
     if next >= 100.0 {
         d.wait_seconds = ta.hold_before_full_traffic;
     }
+    if d.requires_approval && state.total_elapsed_seconds >= config.timeout_seconds {
+        // Unanswered approvals would otherwise keep the split forever: the canary's timeout
+        // ends it the way it ends every canary that runs out — rolled back, never promoted.
+        let why = format!(
+            "{note}, but the shift from {weight}% to {next}% still waits for an operator after the canary's {} s timeout",
+            config.timeout_seconds
+        );
+        d.requires_approval = false;
+        return rollback(config, d, why);
+    }
     d.reason = format!("{note}; advancing from {weight}% to {next}%");
     d
 }

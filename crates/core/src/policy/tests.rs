@@ -144,6 +144,23 @@ fn insufficient_data_past_timeout_rolls_back() {
 }
 
 #[test]
+fn an_advance_waiting_for_approval_past_the_timeout_rolls_back() {
+    let mut c = config();
+    c.traffic_advancing.auto_advance_on_pass = false;
+    c.auto_rollback.requires_ops_confirmation = false;
+    let healthy = || report(vec![metric("e", true, Verdict::Pass, None, 5000)]);
+    let before = decide(&c, healthy(), &state(1, 300));
+    assert_eq!(before.action, Action::Advance);
+    assert!(before.requires_approval);
+    let mut s = state(1, 300);
+    s.total_elapsed_seconds = c.timeout_seconds;
+    let d = decide(&c, healthy(), &s);
+    assert_eq!(d.action, Action::Rollback, "{}", d.reason);
+    assert!(!d.requires_approval);
+    assert!(d.reason.contains("waits for an operator"), "{}", d.reason);
+}
+
+#[test]
 fn critical_rollback_tier_rolls_back_with_confirmation_when_configured() {
     let c = config();
     let r = report(vec![metric(
