@@ -9,6 +9,7 @@ pub mod config;
 pub mod controller;
 pub mod emf;
 pub mod error;
+pub mod hooks;
 pub mod judge;
 pub mod notify;
 pub mod observe;
