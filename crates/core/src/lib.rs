@@ -19,6 +19,7 @@ pub mod ports;
 pub mod report;
 pub mod sequential;
 pub mod sim;
+pub mod soak;
 pub mod stats;
 pub mod step;
 
