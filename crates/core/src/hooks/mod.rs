@@ -463,6 +463,30 @@ where
     Ok(outcome)
 }
 
+/// Refuses an invocation the function cannot serve at all (its settings are wrong): reports
+/// Failed when the event names the hook execution, and returns the failure.
+pub async fn refuse<H: LifecycleHook>(event: &Value, error: HookError, hook: &H) -> HookFailure {
+    let Ok(ids) = parse_event(event) else {
+        return HookFailure {
+            error,
+            reported: false,
+            report_error: None,
+        };
+    };
+    let sent = hook
+        .report(
+            &ids.deployment_id,
+            &ids.lifecycle_event_hook_execution_id,
+            false,
+        )
+        .await;
+    HookFailure {
+        error,
+        reported: sent.is_ok(),
+        report_error: sent.err(),
+    }
+}
+
 /// What both hooks read first: the deployment, its AppSpec and the config.
 struct Deployment {
     spec: AppSpecTarget,

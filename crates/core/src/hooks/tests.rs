@@ -481,3 +481,19 @@ fn hook_names_parse_from_the_environment() {
         .expect_err("SAM's name is not the event's");
     assert!(e.contains(HOOK_ENV) && e.contains("PreTraffic"), "{e}");
 }
+
+#[test]
+fn a_function_with_wrong_settings_still_reports_failed() {
+    let cd = codedeploy();
+    let f = ready(refuse(
+        &event("h1"),
+        HookError::Settings("CANARY_GATE_STATE_MACHINE_ARN is not set".into()),
+        &cd,
+    ));
+    assert!(f.reported);
+    assert_eq!(f.error_type(), "InvalidSettings");
+    assert!(!cd.reports()[0].succeeded);
+    let f = ready(refuse(&json!({}), HookError::Settings("x".into()), &cd));
+    assert!(!f.reported && f.report_error.is_none());
+    assert_eq!(cd.reports().len(), 1);
+}
