@@ -6,7 +6,7 @@
 //!
 //! Environment: `CANARY_GATE_STATE_MACHINE_ARN` (whose latest succeeded execution says what
 //! was promoted), `CANARY_GATE_TOPIC_ARN` and optionally `CANARY_GATE_CHANNEL_TOPICS`
-//! (notifications), `CANARY_GATE_SCHEDULE_SECONDS` (the schedule's rate; default 300).
+//! (notifications), `CANARY_GATE_SCHEDULE_MINUTES` (the schedule's rate; default 5).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -19,8 +19,8 @@ use serde::Deserialize;
 // The soak's looks must settle at least as long as CloudWatch delays datapoints.
 const _: () = assert!(soak::SETTLE_SECONDS >= canary_gate_aws::DEFAULT_INGESTION_DELAY_SECONDS);
 
-/// The schedule's rate when `CANARY_GATE_SCHEDULE_SECONDS` is not set.
-const DEFAULT_SCHEDULE_SECONDS: i64 = 300;
+/// The schedule's rate in minutes when `CANARY_GATE_SCHEDULE_MINUTES` is not set.
+const DEFAULT_SCHEDULE_MINUTES: i64 = 5;
 
 /// The parts of an EventBridge scheduled event that are logged; any other event (a manual
 /// test invocation) is accepted too.
@@ -89,13 +89,14 @@ fn now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-fn schedule_seconds(value: Option<String>) -> Result<i64, String> {
-    match value {
-        None => Ok(DEFAULT_SCHEDULE_SECONDS),
+/// The schedule's rate in seconds, from `CANARY_GATE_SCHEDULE_MINUTES`.
+fn schedule_seconds(minutes: Option<String>) -> Result<i64, String> {
+    match minutes {
+        None => Ok(DEFAULT_SCHEDULE_MINUTES * 60),
         Some(v) => match v.trim().parse::<i64>() {
-            Ok(s) if s > 0 => Ok(s),
+            Ok(m) if m > 0 => Ok(m * 60),
             _ => Err(format!(
-                "CANARY_GATE_SCHEDULE_SECONDS must be a positive number of seconds, got {v:?}"
+                "CANARY_GATE_SCHEDULE_MINUTES must be a positive number of minutes, got {v:?}"
             )),
         },
     }
@@ -111,7 +112,7 @@ async fn main() -> Result<(), Error> {
     let topic = std::env::var("CANARY_GATE_TOPIC_ARN").map_err(|_| {
         Error::from("CANARY_GATE_TOPIC_ARN is not set: soak-check needs the notification topic")
     })?;
-    let schedule = schedule_seconds(std::env::var("CANARY_GATE_SCHEDULE_SECONDS").ok())?;
+    let schedule = schedule_seconds(std::env::var("CANARY_GATE_SCHEDULE_MINUTES").ok())?;
     let executions = StepFunctionsExecutions::new(aws_sdk_sfn::Client::new(&sdk), machine);
     let mut metrics = CloudWatchMetrics::new(aws_sdk_cloudwatch::Client::new(&sdk));
     // The soak only judges looks that have settled (`soak::SETTLE_SECONDS`), so the adapter
@@ -218,7 +219,7 @@ mod tests {
     #[test]
     fn the_schedule_rate_is_read_and_checked() {
         assert_eq!(schedule_seconds(None), Ok(300));
-        assert_eq!(schedule_seconds(Some("600".into())), Ok(600));
+        assert_eq!(schedule_seconds(Some("10".into())), Ok(600));
         assert!(schedule_seconds(Some("0".into())).is_err());
         assert!(schedule_seconds(Some("5m".into())).is_err_and(|e| e.contains("5m")));
     }
