@@ -45,6 +45,9 @@ pub const CONFIG_ENV: &str = "CANARY_GATE_CONFIG";
 /// The environment variable naming the hook a function serves.
 pub const HOOK_ENV: &str = "CANARY_GATE_HOOK";
 
+/// Deployment statuses after which no canary is started.
+const ENDED: [&str; 3] = ["Succeeded", "Failed", "Stopped"];
+
 /// How many recent executions are searched for this deployment's canary.
 const RECENT_EXECUTIONS: usize = 100;
 
@@ -490,6 +493,7 @@ pub async fn refuse<H: LifecycleHook>(event: &Value, error: HookError, hook: &H)
 /// What both hooks read first: the deployment, its AppSpec and the config.
 struct Deployment {
     spec: AppSpecTarget,
+    status: Option<String>,
     create_epoch: Option<i64>,
     /// The config, or why it is invalid.
     config: Result<CanaryConfig, HookError>,
@@ -522,6 +526,7 @@ async fn read_deployment<D: Deployments>(
     let config = config_for(settings.config.as_deref(), &spec);
     Ok(Deployment {
         spec,
+        status: info.status,
         create_epoch: info.create_epoch,
         config,
     })
@@ -568,6 +573,14 @@ where
 {
     let kind = HookKind::BeforeAllowTraffic;
     let d = read_deployment(ids, settings, ports.deployments).await?;
+    if let Some(status) = d.status.as_deref().filter(|s| ENDED.contains(s)) {
+        return Err(HookError::Deployment {
+            deployment_id: ids.deployment_id.clone(),
+            error: PortError::Rejected(format!(
+                "the deployment is {status}: no canary is started for it"
+            )),
+        });
+    }
     let config = d.config?;
     let target = target_of(&d.spec, Some(&config));
     if !config.enabled {

@@ -497,3 +497,19 @@ fn a_function_with_wrong_settings_still_reports_failed() {
     assert!(!f.reported && f.report_error.is_none());
     assert_eq!(cd.reports().len(), 1);
 }
+
+#[test]
+fn no_canary_starts_for_a_deployment_that_has_ended() {
+    let w = World::new();
+    w.cd.add(
+        "d-1",
+        DeploymentInfo {
+            status: Some("Stopped".into()),
+            create_epoch: Some(CREATED),
+            app_spec: Some(APPSPEC.into()),
+        },
+    );
+    let f = failed_with(&w, &settings(HookKind::BeforeAllowTraffic), "h1");
+    assert!(f.to_string().contains("is Stopped"), "{f}");
+    assert!(w.sfn.all().is_empty());
+}
