@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds every Lambda function for arm64 with cargo-lambda (zig as the cross linker), as
-# `sam build` does with BuildMethod rust-cargolambda, and reports each deployment zip's size
-# (goal: at most 5 MB). Installs cargo-lambda and ziglang from PyPI when missing.
+# Builds every Lambda function under functions/ (phase, codedeploy-hook, soak-check) for
+# arm64 with cargo-lambda (zig as the cross linker), as `sam build` does with BuildMethod
+# rust-cargolambda, and reports each deployment zip's size (goal: at most 5 MB). Installs
+# cargo-lambda and ziglang from PyPI when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v cargo-lambda >/dev/null 2>&1; then

@@ -30,7 +30,9 @@ where
             let code = service.err().code().unwrap_or_default();
             if THROTTLING.contains(&code) {
                 PortError::Throttled(text)
-            } else if code.contains("NotFound") {
+            } else if code.contains("NotFound") || code.contains("DoesNotExist") {
+                // `ResourceNotFoundException` (Lambda, SNS), `DeploymentDoesNotExistException`
+                // (CodeDeploy), `ExecutionDoesNotExist` (Step Functions).
                 PortError::NotFound(text)
             } else if code == "PreconditionFailedException" {
                 PortError::Conflict {

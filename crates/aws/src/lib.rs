@@ -1,5 +1,5 @@
 //! AWS adapters behind the core's ports: CloudWatch metrics ([`CloudWatchMetrics`]), the
-//! Lambda alias ([`LambdaAliasRouter`]), SNS ([`SnsNotifier`]), CodeDeploy lifecycle hooks
+//! Lambda alias ([`LambdaAliasRouter`]), SNS ([`SnsNotifier`]), CodeDeploy deployments and hooks
 //! ([`CodeDeployHook`]) and Step Functions executions ([`StepFunctionsExecutions`]). They
 //! translate; every decision stays in `canary-gate-core`. SDK errors become `PortError`s by kind.
 

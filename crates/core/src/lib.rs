@@ -9,6 +9,7 @@ pub mod config;
 pub mod controller;
 pub mod emf;
 pub mod error;
+pub mod hooks;
 pub mod judge;
 pub mod notify;
 pub mod observe;
@@ -18,6 +19,7 @@ pub mod ports;
 pub mod report;
 pub mod sequential;
 pub mod sim;
+pub mod soak;
 pub mod stats;
 pub mod step;
 

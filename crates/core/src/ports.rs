@@ -153,6 +153,27 @@ pub trait LifecycleHook {
     ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
+/// A CodeDeploy deployment as `GetDeployment` describes it, reduced to what the hooks need.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DeploymentInfo {
+    /// The deployment's status (`InProgress`, `Succeeded`, `Failed`, `Stopped`, …).
+    pub status: Option<String>,
+    /// When the deployment was created (seconds since the Unix epoch).
+    pub create_epoch: Option<i64>,
+    /// The revision's AppSpec text (`revision.appSpecContent.content`), JSON or YAML.
+    pub app_spec: Option<String>,
+}
+
+/// Reads CodeDeploy deployments (the AppSpec of a Lambda deployment names the function,
+/// alias and both versions).
+pub trait Deployments {
+    /// `GetDeployment`.
+    fn deployment(
+        &self,
+        deployment_id: &str,
+    ) -> impl Future<Output = Result<DeploymentInfo, PortError>> + Send;
+}
+
 /// How a canary execution stands in the orchestrator (Step Functions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]

@@ -54,6 +54,12 @@ pub struct CanaryConfig {
     /// Which channels hear of which events.
     #[serde(default)]
     pub notifications: Notifications,
+    /// After a promotion, how long the `soak-check` function keeps comparing the promoted
+    /// version with the baseline observed before the promotion, rolling back to the previous
+    /// version on a regression. `0` turns the post-promotion soak off; otherwise at least
+    /// `analysis.look_interval_seconds` and at most 604800 (7 days). Default: 3600.
+    #[serde(default = "default_post_promotion_soak")]
+    pub post_promotion_soak_seconds: u64,
 }
 
 /// One step of the traffic ramp.
@@ -386,6 +392,9 @@ fn default_look_interval() -> u64 {
 }
 fn default_rollback_timeout() -> u64 {
     60
+}
+fn default_post_promotion_soak() -> u64 {
+    3600
 }
 
 #[cfg(test)]

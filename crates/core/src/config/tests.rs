@@ -236,3 +236,28 @@ fn schema_describes_the_config() {
         assert!(text.contains(field), "schema lacks {field}");
     }
 }
+
+#[test]
+fn post_promotion_soak_defaults_to_an_hour_and_is_bounded() {
+    let c = CanaryConfig::from_json(&minimal().to_string()).expect("minimal");
+    assert_eq!(c.post_promotion_soak_seconds, 3600);
+    let mut off = minimal();
+    off["post_promotion_soak_seconds"] = 0.into();
+    let c = CanaryConfig::from_json(&off.to_string()).expect("0 turns the soak off");
+    assert_eq!(c.post_promotion_soak_seconds, 0);
+    for bad in [30, 8 * 24 * 3600] {
+        let mut v = minimal();
+        v["post_promotion_soak_seconds"] = bad.into();
+        let e = err_of(v);
+        assert_eq!(e.path, "post_promotion_soak_seconds");
+        assert!(e.message.contains(&bad.to_string()), "{e}");
+    }
+    let mut v = minimal();
+    v["post_promotion_soak_seconds"] = (-5).into();
+    assert_eq!(err_of(v).path, "post_promotion_soak_seconds");
+    let schema = CanaryConfig::json_schema();
+    let doc = schema["properties"]["post_promotion_soak_seconds"]["description"]
+        .as_str()
+        .expect("documented in the schema");
+    assert!(doc.contains("Default: 3600"), "{doc}");
+}

@@ -6,6 +6,10 @@ use super::{CanaryConfig, LambdaStatistic, MetricConfig, MetricKind, MetricSourc
 use crate::error::ConfigError;
 use crate::stats::TestKind;
 
+/// The longest post-promotion soak: Step Functions lists executions for 90 days, but a soak
+/// that outlasts a week compares against a baseline too old to mean much.
+pub(crate) const MAX_POST_PROMOTION_SOAK: u64 = 7 * 24 * 3600;
+
 /// Checks a parsed configuration.
 pub(super) fn validate(c: &CanaryConfig) -> Result<(), ConfigError> {
     if c.timeout_seconds == 0 {
@@ -46,6 +50,16 @@ pub(super) fn validate(c: &CanaryConfig) -> Result<(), ConfigError> {
         return Err(ConfigError::new(
             "auto_rollback.rollback_timeout_seconds",
             "must be between 1 and 99999999 (the approval wait's timeout)",
+        ));
+    }
+    let soak = c.post_promotion_soak_seconds;
+    if soak != 0 && !(c.analysis.look_interval_seconds..=MAX_POST_PROMOTION_SOAK).contains(&soak) {
+        return Err(ConfigError::new(
+            "post_promotion_soak_seconds",
+            format!(
+                "must be 0 (off) or between analysis.look_interval_seconds ({}) and {MAX_POST_PROMOTION_SOAK} (7 days), got {soak}",
+                c.analysis.look_interval_seconds
+            ),
         ));
     }
     if let Some(t) = &c.target {

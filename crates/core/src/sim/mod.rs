@@ -4,8 +4,10 @@
 //! Everything random comes from a seeded generator, so a run is reproducible.
 
 mod lambda;
+mod services;
 
 pub use lambda::SimulatedLambda;
+pub use services::{HookReport, SimulatedCodeDeploy, SimulatedExecutions};
 
 use std::future::Future;
 use std::pin::pin;
