@@ -442,7 +442,10 @@ impl MetricsSource for CloudWatchMetrics {
     ) -> Result<Fetched, PortError> {
         let end = range.end - self.ingestion_delay_seconds;
         if end <= range.start {
-            return Ok(Fetched::default());
+            return Ok(Fetched {
+                through: Some(range.start),
+                ..Fetched::default()
+            });
         }
         let range = TimeRange {
             start: range.start,
@@ -463,6 +466,7 @@ impl MetricsSource for CloudWatchMetrics {
                 assemble(&rest, &queries, &series)
             }
         };
+        out.through = Some(end);
         if from_logs.is_empty() {
             return Ok(out);
         }

@@ -263,6 +263,11 @@ async fn per_invocation_durations_come_from_report_lines_without_cold_starts() {
         got.canary["latency"],
         Observation::Samples(vec![20.0, 22.0])
     );
+    assert_eq!(
+        got.through,
+        Some(1_795_000_480),
+        "the data end where the query ended"
+    );
     let note = got.notes.join("\n");
     assert!(
         note.contains("per-invocation durations from REPORT log lines"),

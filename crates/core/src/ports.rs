@@ -69,6 +69,10 @@ pub struct Fetched {
     /// How the data was obtained, for the report (e.g. "latency: percentile statistics with
     /// sample counts, not per-invocation durations").
     pub notes: Vec<String>,
+    /// Where the data end when the source leaves out the most recent minutes (CloudWatch may
+    /// still be ingesting them); `None` when it covers the whole range asked for.
+    #[serde(default)]
+    pub through: Option<i64>,
 }
 
 /// Reads both versions' metrics.

@@ -58,6 +58,11 @@ pub struct Execution {
     /// When the previous look happened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_look_epoch: Option<i64>,
+    /// Where the data the sequential tests have taken in end: the next look's increment
+    /// starts here, so minutes the metrics source left out (still being ingested) are read
+    /// later instead of never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_through_epoch: Option<i64>,
     /// The latest decision with its full evidence (for reports of the canary).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_decision: Option<Box<Decision>>,
@@ -191,6 +196,7 @@ pub async fn start<R: TrafficRouter>(
         hook,
         error_since: None,
         last_look_epoch: None,
+        data_through_epoch: None,
         last_decision: None,
     })
 }
@@ -275,7 +281,10 @@ where
     // Sequential analysis also needs what arrived since the previous look and the whole
     // baseline so far.
     let sequential = if exec.config.analysis.method == AnalysisMethod::Sequential {
-        let since = exec.last_look_epoch.unwrap_or(phase_start).max(phase_start);
+        let since = exec
+            .data_through_epoch
+            .unwrap_or(phase_start)
+            .max(phase_start);
         let latest = metrics
             .fetch(
                 &exec.config,
@@ -320,6 +329,9 @@ where
     let (decision, _) = exec.run.look(&exec.config, at, &input);
     exec.error_since = None;
     exec.last_look_epoch = Some(now_epoch);
+    if let Some((latest, _)) = &sequential {
+        exec.data_through_epoch = Some(latest.through.unwrap_or(now_epoch));
+    }
     let awaiting_approval = decision.requires_approval;
     if !awaiting_approval {
         apply(&mut exec, &target, &decision, &alias, router).await?;

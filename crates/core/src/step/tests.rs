@@ -1,6 +1,7 @@
 //! Step logic over the simulated Lambda and small hand-written fakes.
 
 use super::*;
+use crate::ports::Fetched;
 use crate::sim::{Fleet, MetricNames, Scenario, SimulatedLambda, run_ready};
 
 fn config() -> CanaryConfig {
@@ -123,6 +124,73 @@ fn healthy_canary_walks_the_ramp_and_promotes() {
     assert_eq!(s.alias().version, "42");
     let events: Vec<_> = s.published().iter().map(|n| n.event).collect();
     assert!(events.contains(&notify::Event::Promoted), "{events:?}");
+}
+
+/// A metrics source that, like CloudWatch, leaves out the most recent `lag` seconds.
+struct Lagging<'a> {
+    sim: &'a SimulatedLambda,
+    lag: i64,
+}
+
+impl MetricsSource for Lagging<'_> {
+    async fn fetch(
+        &self,
+        config: &CanaryConfig,
+        target: &Target,
+        range: TimeRange,
+    ) -> Result<Fetched, PortError> {
+        let end = range.end - self.lag;
+        if end <= range.start {
+            return Ok(Fetched {
+                through: Some(range.start),
+                ..Fetched::default()
+            });
+        }
+        let mut f = self
+            .sim
+            .fetch(
+                config,
+                target,
+                TimeRange {
+                    start: range.start,
+                    end,
+                },
+            )
+            .await?;
+        f.through = Some(end);
+        Ok(f)
+    }
+}
+
+#[test]
+fn sequential_looks_read_what_a_lagging_source_left_out_earlier() {
+    // Looks every 60 s while the source lags 120 s: each increment must start where the
+    // data seen so far end, not at the previous look, or it is always empty.
+    let s = sim(Scenario::healthy(50.0).with_regression(2.5, 1.0));
+    let lagging = Lagging { sim: &s, lag: 120 };
+    let mut exec = ready(start(config(), 0, None, &s)).expect("starts");
+    let mut now = 0;
+    while exec.run.outcome.is_none() && now < 300 {
+        now += 60;
+        s.run_until(now);
+        let out = ready(look(exec, now, &lagging, &s, &s)).expect("look");
+        exec = out.execution;
+        if now >= 180 {
+            assert_eq!(
+                exec.data_through_epoch,
+                Some(now - 120),
+                "the tests have taken in everything the source had"
+            );
+        }
+    }
+    assert_eq!(
+        exec.run.outcome,
+        Some(Outcome::RolledBack),
+        "a 2.5x latency regression is rolled back in the 5 % phase: {:?}",
+        exec.history.iter().map(|h| &h.reason).collect::<Vec<_>>()
+    );
+    assert_eq!(exec.run.phase, 1);
+    assert!(exec.run.sequential.looks > 0);
 }
 
 #[test]
