@@ -20,7 +20,7 @@ pub use insights::{
 pub use metrics::{
     CloudWatchMetrics, DEFAULT_INGESTION_DELAY_SECONDS, MAX_QUERIES, expand_percentiles,
 };
-pub use notifier::{CHANNEL_TOPICS_ENV, SnsNotifier, parse_channel_topics};
+pub use notifier::{CHANNEL_TOPICS_ENV, SnsNotifier, parse_channel_topics, sns_subject};
 pub use router::LambdaAliasRouter;
 
 /// Loads the shared SDK configuration from the environment (region, credentials, and

@@ -1,5 +1,5 @@
-//! SNS behind [`Notifier`]: the subject line, the text report as body, and the message
-//! attributes subscribers filter on (`event`, `severity`, `function`, `alias`, and `actor` for
+//! SNS behind [`Notifier`]: the subject line (spelled in the ASCII SNS accepts), the text
+//! report as body, and the message attributes subscribers filter on (`event`, `severity`, `function`, `alias`, and `actor` for
 //! operator overrides).
 //!
 //! Which topic hears of an event follows the config's `notifications` section: each channel
@@ -35,6 +35,34 @@ pub struct SnsNotifier {
     channels: BTreeMap<String, String>,
     /// First backoff between attempts (doubles each time).
     pub backoff: Duration,
+}
+
+/// SNS accepts subjects of printable ASCII without line breaks, shorter than 100 characters.
+const MAX_SUBJECT: usize = 99;
+
+/// The subject as SNS accepts it: typographic characters spelled in ASCII (`—` as `-`, `→` as
+/// `->`, `×` as `x`, `…` as `...`), any other non-ASCII character as `?`, control characters
+/// and line breaks as spaces, and at most 99 characters.
+pub fn sns_subject(subject: &str) -> String {
+    let mut out = String::with_capacity(subject.len());
+    for c in subject.chars() {
+        match c {
+            '\u{2014}' | '\u{2013}' | '\u{2212}' => out.push('-'),
+            '\u{2192}' => out.push_str("->"),
+            '\u{00d7}' => out.push('x'),
+            '\u{2026}' => out.push_str("..."),
+            '\u{2265}' => out.push_str(">="),
+            '\u{2264}' => out.push_str("<="),
+            '\u{00b1}' => out.push_str("+/-"),
+            '\u{00b5}' | '\u{03bc}' => out.push('u'),
+            c if c.is_ascii_control() || c.is_control() => out.push(' '),
+            c if c.is_ascii() => out.push(c),
+            _ => out.push('?'),
+        }
+    }
+    let mut out = out.trim().to_string();
+    out.truncate(MAX_SUBJECT);
+    out
 }
 
 /// Parses a channel map, `name=topic-arn` pairs separated by commas (blank entries ignored).
@@ -104,7 +132,7 @@ impl SnsNotifier {
             .client
             .publish()
             .topic_arn(topic)
-            .subject(&n.subject)
+            .subject(sns_subject(&n.subject))
             .message(&n.body);
         for (k, v) in &n.attributes {
             let value = MessageAttributeValue::builder()
@@ -190,6 +218,22 @@ mod tests {
             n.topics_for(&note(&[])),
             vec!["arn:aws:sns:us-east-1:1:default"]
         );
+    }
+
+    #[test]
+    fn subjects_are_spelled_in_ascii_for_sns() {
+        assert_eq!(
+            sns_subject("canary-gate: orders-api v42 rolled back at 25% — p95 +109%"),
+            "canary-gate: orders-api v42 rolled back at 25% - p95 +109%"
+        );
+        assert_eq!(
+            sns_subject("v41 → v42 ×3 ≥ 5 µs…"),
+            "v41 -> v42 x3 >= 5 us..."
+        );
+        assert_eq!(sns_subject("line\nbreak ✓ é"), "line break ? ?");
+        let long = sns_subject(&"é".repeat(300));
+        assert_eq!(long.len(), 99);
+        assert!(long.is_ascii());
     }
 
     #[test]

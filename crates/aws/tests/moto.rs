@@ -429,7 +429,11 @@ async fn sns_message_reaches_a_subscribed_queue_with_subject_body_and_attributes
     let envelopes = received(&sqs, &queue_url).await;
     assert_eq!(envelopes.len(), 1);
     let envelope = &envelopes[0];
-    assert_eq!(envelope["Subject"], n.subject);
+    // SNS takes ASCII subjects: the dash is spelled as one.
+    assert_eq!(
+        envelope["Subject"],
+        "canary-gate: orders-api v42 rolled back at 25% - p95 +109%"
+    );
     assert_eq!(envelope["Message"], n.body);
     for (k, v) in &n.attributes {
         assert_eq!(
@@ -464,7 +468,10 @@ async fn each_channel_hears_through_its_own_topic_once() {
     );
     let lead = received(&sqs, &lead_queue).await;
     assert_eq!(lead.len(), 1);
-    assert_eq!(lead[0]["Subject"], n.subject);
+    assert_eq!(
+        lead[0]["Subject"],
+        canary_gate_aws::sns_subject(&n.subject).as_str()
+    );
     assert!(received(&sqs, &default_queue).await.is_empty());
 
     notifier
