@@ -1,6 +1,6 @@
 //! SNS behind [`Notifier`]: the subject line (spelled in the ASCII SNS accepts), the text
-//! report as body, and the message attributes subscribers filter on (`event`, `severity`, `function`, `alias`, and `actor` for
-//! operator overrides).
+//! report as body, and the message attributes subscribers filter on (`event`, `severity`,
+//! `function`, `alias`, and `actor` for operator overrides).
 //!
 //! Which topic hears of an event follows the config's `notifications` section: each channel
 //! named there is either a topic ARN, or a name mapped to a topic ARN by the deployment
