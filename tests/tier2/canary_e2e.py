@@ -346,7 +346,7 @@ def main():
                    help="analysis.look_interval_seconds (60 is the product's default)")
     p.add_argument("--canary-timeout", type=int, default=900)
     p.add_argument("--deadline", type=int, default=900, help="seconds to wait for both canaries")
-    p.add_argument("--cases", default="healthy,regressed", help="which canaries to run")
+    p.add_argument("--cases", default="healthy,regressed,errorfree", help="which canaries to run")
     p.add_argument("--artifacts", help="directory for the executions' histories")
     a = p.parse_args()
 
@@ -365,16 +365,20 @@ def main():
                                                  "Principal": {"Service": "lambda.amazonaws.com"}}]}))["Role"]["Arn"]
     target_code = zip_bytes({"bootstrap": (open(os.path.join(a.repo, "tests", "tier2", "target", "bootstrap"), "rb").read(), 0o755)})
     baseline = {"SIM_LATENCY_MS": "40", "SIM_ERROR_RATE": "0.01"}
+    # (version 1, version 2) configurations
     scenarios = {
-        "healthy": dict(baseline),
-        "regressed": {"SIM_LATENCY_MS": "70", "SIM_ERROR_RATE": "0.15"},
+        "healthy": (baseline, dict(baseline)),
+        "regressed": (baseline, {"SIM_LATENCY_MS": "70", "SIM_ERROR_RATE": "0.15"}),
+        # A baseline without errors: every relative change of the error rate is infinite.
+        "errorfree": ({"SIM_LATENCY_MS": "40", "SIM_ERROR_RATE": "0"},
+                      {"SIM_LATENCY_MS": "40", "SIM_ERROR_RATE": "0.03"}),
     }
     scenarios = {k: v for k, v in scenarios.items() if k in a.cases.split(",")}
     cases = {}
-    for case, v2_env in scenarios.items():
+    for case, (v1_env, v2_env) in scenarios.items():
         fn = f"orders-{case}"
         outputs = deploy(c, f"canary-gate-{case}", template, fn, a.alias)
-        v1, v2 = create_target(c, fn, a.alias, role, target_code, baseline, v2_env)
+        v1, v2 = create_target(c, fn, a.alias, role, target_code, v1_env, v2_env)
         queue = sqs_subscription(c, outputs["NotificationTopicArn"], f"canary-gate-{case}-notifications")
         hook = codedeploy_deployment(c, fn, a.alias, role, v1, v2)
         cases[case] = dict(fn=fn, outputs=outputs, v1=v1, v2=v2, queue=queue, hook=hook)
@@ -495,6 +499,26 @@ def main():
             if not m.get("Subject", "").isascii():
                 log("note: the subject is not ASCII; AWS SNS documents Subject as ASCII text "
                     "(fakecloud accepts it)")
+
+    z = cases.get("errorfree")
+    if z:
+        # Whether 3 % errors against none is a regression is the judge's call; either way the
+        # canary must end with a decision carried out, never stranded at a partial weight.
+        d = z.get("describe", {})
+        ended = (d.get("status") == "SUCCEEDED"
+                 or (d.get("status") == "FAILED" and d.get("error") == "CanaryRolledBack"))
+        check(ended, f"error-free baseline: the canary ended promoted or rolled back (is "
+              f"{d.get('status')} {d.get('error')})")
+        alias = c["lambda"].get_alias(FunctionName=z["fn"], Name=a.alias)
+        weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights")
+        check(not weights, f"error-free baseline: alias {a.alias} not left split (is "
+              f"{alias['FunctionVersion']} + {weights})")
+        nulls = null_paths((z.get("last_state") or {}).get("lastDecision"))
+        if nulls and not ended:
+            log(f"    the last state the phase function returned has nulls where numbers belong "
+                f"({[p for p in nulls if p.endswith('relative')]}): the relative change of a rate "
+                "against a baseline of 0 is infinite, serialised as null, and the next "
+                "invocation cannot read the execution back")
 
     log(f"canaries took {time.time() - t1:.0f} s, whole test {time.time() - t0:.0f} s")
     if failures:

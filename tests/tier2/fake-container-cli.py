@@ -219,6 +219,31 @@ def cmd_logs(args):
     sys.stdout.buffer.write(b"".join(lines))
 
 
+def group_alive(pgid):
+    """Whether a process of group `pgid` still runs. Zombies do not count: the servers are
+    re-parented when the CLI call that started them exits, and who reaps them is not ours
+    to decide."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return True
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
+
+
 def kill_group(pid, grace=2.0):
     """SIGTERM the process group led by `pid`, then SIGKILL what is left."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -228,9 +253,7 @@ def kill_group(pid, grace=2.0):
             return
         deadline = time.time() + grace
         while time.time() < deadline:
-            try:
-                os.killpg(pid, 0)
-            except ProcessLookupError:
+            if not group_alive(pid):
                 return
             time.sleep(0.05)
 
