@@ -63,23 +63,40 @@ def zip_bytes(files):
 
 
 def packaged_template(repo, bucket):
-    """What `sam package` does for this template: local CodeUri/DefinitionUri -> S3."""
-    text = open(os.path.join(repo, "infra", "template.yaml")).read()
-    for key, local, s3 in (("CodeUri", "../", "phase.zip"),
-                           ("DefinitionUri", "statemachine/canary.asl.json", "canary.asl.json")):
-        pattern = re.compile(rf"^(\s*){key}:\s*{re.escape(local)}\s*$", re.M)
-        text, n = pattern.subn(rf"\g<1>{key}: s3://{bucket}/{s3}", text)
-        if n != 1:
-            sys.exit(f"template: expected one `{key}: {local}`, found {n}")
-    return text
+    """What `sam build` + `sam package` do for this template: every function's local
+    `CodeUri` becomes the zip of the binary its `Metadata.BuildProperties.Binary` names, and
+    the state machine's `DefinitionUri` the uploaded definition. Returns the template and
+    the binaries it needs."""
+    binaries, out, binary = [], [], None
+    for line in open(os.path.join(repo, "infra", "template.yaml")).read().split("\n"):
+        m = re.match(r"^\s+Binary:\s*(\S+)\s*$", line)
+        if m:
+            binary = m.group(1)
+        m = re.match(r"^(\s*)CodeUri:\s*\.\./\s*$", line)
+        if m:
+            if binary is None:
+                sys.exit("template: a CodeUri without Metadata.BuildProperties.Binary before it")
+            line = f"{m.group(1)}CodeUri: s3://{bucket}/{binary}.zip"
+            binaries.append(binary)
+            binary = None
+        m = re.match(r"^(\s*)DefinitionUri:\s*statemachine/canary\.asl\.json\s*$", line)
+        if m:
+            line = f"{m.group(1)}DefinitionUri: s3://{bucket}/canary.asl.json"
+            binaries.append(None)
+        out.append(line)
+    if None not in binaries or "phase" not in binaries:
+        sys.exit("template: expected the phase function's CodeUri and the state machine's DefinitionUri")
+    return "\n".join(out), sorted({b for b in binaries if b})
 
 
-def deploy(c, name, template, target, alias):
-    log(f"deploying stack {name} (TargetFunctionName={target}, TargetAlias={alias})")
+def deploy(c, name, template, target, alias, hook_prefix):
+    log(f"deploying stack {name} (TargetFunctionName={target}, TargetAlias={alias}, "
+        f"HookFunctionPrefix={hook_prefix})")
     c["cloudformation"].create_stack(
         StackName=name, TemplateBody=template,
         Parameters=[{"ParameterKey": "TargetFunctionName", "ParameterValue": target},
-                    {"ParameterKey": "TargetAlias", "ParameterValue": alias}],
+                    {"ParameterKey": "TargetAlias", "ParameterValue": alias},
+                    {"ParameterKey": "HookFunctionPrefix", "ParameterValue": hook_prefix}],
         Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"])
     deadline = time.time() + 300
     while time.time() < deadline:
@@ -336,7 +353,8 @@ def main():
     p.add_argument("--endpoint", required=True)
     p.add_argument("--region", default="us-east-1")
     p.add_argument("--repo", required=True)
-    p.add_argument("--phase-bootstrap", required=True, help="host build of the phase function")
+    p.add_argument("--functions", required=True,
+                   help="directory with host builds of the functions (phase, codedeploy-hook, ...)")
     p.add_argument("--alias", default="live")
     p.add_argument("--rps", type=float, default=8.0, help="invocations per second per target")
     p.add_argument("--first-weight", type=float, default=20.0)
@@ -354,11 +372,12 @@ def main():
     t0 = time.time()
     bucket = "canary-gate-tier2-artifacts"
     c["s3"].create_bucket(Bucket=bucket)
-    phase = open(a.phase_bootstrap, "rb").read()
-    c["s3"].put_object(Bucket=bucket, Key="phase.zip", Body=zip_bytes({"bootstrap": (phase, 0o755)}))
+    template, binaries = packaged_template(a.repo, bucket)
+    for binary in binaries:
+        code = open(os.path.join(a.functions, binary), "rb").read()
+        c["s3"].put_object(Bucket=bucket, Key=f"{binary}.zip", Body=zip_bytes({"bootstrap": (code, 0o755)}))
     c["s3"].put_object(Bucket=bucket, Key="canary.asl.json",
                        Body=open(os.path.join(a.repo, "infra", "statemachine", "canary.asl.json"), "rb").read())
-    template = packaged_template(a.repo, bucket)
 
     role = c["iam"].create_role(RoleName="orders-api-role", AssumeRolePolicyDocument=json.dumps({
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
@@ -377,7 +396,7 @@ def main():
     cases = {}
     for case, (v1_env, v2_env) in scenarios.items():
         fn = f"orders-{case}"
-        outputs = deploy(c, f"canary-gate-{case}", template, fn, a.alias)
+        outputs = deploy(c, f"canary-gate-{case}", template, fn, a.alias, f"CodeDeployHook_{case}")
         v1, v2 = create_target(c, fn, a.alias, role, target_code, v1_env, v2_env)
         queue = sqs_subscription(c, outputs["NotificationTopicArn"], f"canary-gate-{case}-notifications")
         hook = codedeploy_deployment(c, fn, a.alias, role, v1, v2)
