@@ -41,7 +41,8 @@ environment is the container's, with the host aliases fakecloud gives containers
 runs on the host. The server exits, killing the bootstrap, when fakecloud (the process that
 ran `start`) is gone, so nothing outlives a killed emulator for more than a second or two.
 
-State lives under $FAKE_CONTAINER_STATE (default: $TMPDIR/fake-container-cli-<uid>).
+State lives under $FAKE_CONTAINER_STATE (default: $TMPDIR/fake-container-cli-<uid>); the
+output of removed containers is kept in $FAKE_CONTAINER_STATE-logs/.
 Standard library only.
 """
 
@@ -63,6 +64,9 @@ HOST_ALIASES = ("host.containers.internal", "host.docker.internal")
 STATE = os.environ.get("FAKE_CONTAINER_STATE") or os.path.join(
     os.environ.get("TMPDIR", "/tmp"), f"fake-container-cli-{os.getuid()}"
 )
+
+
+LOGS = STATE + "-logs"
 
 
 def cdir(cid):
@@ -236,6 +240,14 @@ def remove(cid):
         cfg = {}
     if cfg.get("pid"):
         kill_group(cfg["pid"])
+    # Keep the function's output after the container is gone: logs/<function>-<version>-<id>.log
+    log = os.path.join(cdir(cid), "bootstrap.log")
+    if os.path.exists(log):
+        env = cfg.get("env", {})
+        name = "{}-{}-{}.log".format(env.get("AWS_LAMBDA_FUNCTION_NAME", "function"),
+                                     env.get("AWS_LAMBDA_FUNCTION_VERSION", "").strip("$"), cid[:12])
+        os.makedirs(LOGS, exist_ok=True)
+        shutil.move(log, os.path.join(LOGS, name))
     shutil.rmtree(cdir(cid), ignore_errors=True)
 
 
@@ -262,6 +274,8 @@ def containers():
         return []
     out = []
     for d in sorted(os.listdir(STATE)):
+        if not os.path.isdir(cdir(d)):
+            continue
         try:
             out.append(load(d))
         except (FileNotFoundError, json.JSONDecodeError):

@@ -53,7 +53,7 @@ cleanup() {
     # Whatever fakecloud did not remove itself: every function process the stand-in started.
     python3 "$here/fake-container-cli.py" reap-all || true
     if [ "$status" -ne 0 ] || [ "${TIER2_KEEP_LOGS:-0}" = 1 ]; then
-        echo "logs kept in $work (fakecloud.log, containers/*/bootstrap.log)"
+        echo "logs kept in $work (fakecloud.log, containers-logs/*.log)"
     else
         rm -rf "$work"
     fi
