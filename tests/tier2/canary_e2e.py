@@ -46,7 +46,8 @@ def clients(endpoint, region):
     kw = dict(endpoint_url=endpoint, region_name=region, aws_access_key_id="test",
               aws_secret_access_key="test", config=cfg)
     return {n: boto3.client(n, **kw) for n in (
-        "s3", "cloudformation", "lambda", "stepfunctions", "cloudwatch", "sns", "sqs", "iam")}
+        "s3", "cloudformation", "lambda", "stepfunctions", "cloudwatch", "sns", "sqs", "iam",
+        "codedeploy")}
 
 
 def zip_bytes(files):
@@ -228,6 +229,25 @@ def canary_config(repo, fn, alias, v1, v2, a):
     return config
 
 
+def codedeploy_deployment(c, fn, alias, role_arn, v1, v2):
+    """The CodeDeploy deployment whose BeforeAllowTraffic hook would have started the canary.
+    fakecloud neither invokes hooks nor records their status; it checks that the deployment
+    exists, so the phase function's report at the end of the canary must name a real one."""
+    cd = c["codedeploy"]
+    app = f"{fn}-app"
+    cd.create_application(applicationName=app, computePlatform="Lambda")
+    cd.create_deployment_group(
+        applicationName=app, deploymentGroupName=f"{fn}-dg", serviceRoleArn=role_arn,
+        deploymentConfigName="CodeDeployDefault.LambdaAllAtOnce",
+        deploymentStyle={"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"})
+    appspec = {"version": 0.0, "Resources": [{"target": {"Type": "AWS::Lambda::Function", "Properties": {
+        "Name": fn, "Alias": alias, "CurrentVersion": v1, "TargetVersion": v2}}}]}
+    d = cd.create_deployment(applicationName=app, deploymentGroupName=f"{fn}-dg", revision={
+        "revisionType": "AppSpecContent", "appSpecContent": {"content": json.dumps(appspec)}})
+    return {"deploymentId": d["deploymentId"],
+            "lifecycleEventHookExecutionId": f"{fn}-before-allow-traffic-{int(time.time())}"}
+
+
 def sqs_subscription(c, topic_arn, name):
     url = c["sqs"].create_queue(QueueName=name)["QueueUrl"]
     arn = c["sqs"].get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -295,7 +315,8 @@ def main():
     p.add_argument("--first-weight", type=float, default=20.0)
     p.add_argument("--phase-seconds", type=int, default=150)
     p.add_argument("--min-samples", type=int, default=40)
-    p.add_argument("--look-seconds", type=int, default=20)
+    p.add_argument("--look-seconds", type=int, default=60,
+                   help="analysis.look_interval_seconds (60 is the product's default)")
     p.add_argument("--canary-timeout", type=int, default=900)
     p.add_argument("--deadline", type=int, default=900, help="seconds to wait for both canaries")
     a = p.parse_args()
@@ -325,7 +346,8 @@ def main():
         outputs = deploy(c, f"canary-gate-{case}", template, fn, a.alias)
         v1, v2 = create_target(c, fn, a.alias, role, target_code, baseline, v2_env)
         queue = sqs_subscription(c, outputs["NotificationTopicArn"], f"canary-gate-{case}-notifications")
-        cases[case] = dict(fn=fn, outputs=outputs, v1=v1, v2=v2, queue=queue)
+        hook = codedeploy_deployment(c, fn, a.alias, role, v1, v2)
+        cases[case] = dict(fn=fn, outputs=outputs, v1=v1, v2=v2, queue=queue, hook=hook)
     log(f"set-up took {time.time() - t0:.0f} s")
 
     traffic = Traffic(c, [cases[k]["fn"] for k in cases], a.alias, a.rps, flush_seconds=2)
@@ -335,7 +357,7 @@ def main():
         config = canary_config(a.repo, k["fn"], a.alias, k["v1"], k["v2"], a)
         r = c["stepfunctions"].start_execution(
             stateMachineArn=k["outputs"]["StateMachineArn"], name=f"{k['fn']}-{k['v2']}-{int(time.time())}",
-            input=json.dumps({"config": config, "hook": None}))
+            input=json.dumps({"config": config, "hook": k["hook"]}))
         k["execution"] = r["executionArn"]
         log(f"{case}: started {r['executionArn']}")
 
@@ -369,7 +391,8 @@ def main():
 
     for case, k in cases.items():
         log(f"--- {case}: state machine path")
-        lines, k["last_state"] = history_summary(c, k["execution"])
+        k["lines"], k["last_state"] = history_summary(c, k["execution"])
+        lines = k["lines"]
         for line in lines:
             log(f"    {line}")
         log(f"    sequential evidence at the end: {evidence(k['last_state'])}")
@@ -387,6 +410,10 @@ def main():
           f"healthy canary: alias {a.alias} on version {h['v2']} with no split (is {alias['FunctionVersion']} {alias.get('RoutingConfig')})")
     check(traffic.seen[h["fn"]][h["v2"]] > 0 and traffic.seen[h["fn"]][h["v1"]] > 0,
           f"healthy canary: traffic reached both versions {dict(traffic.seen[h['fn']])}")
+    # `finish` reports to CodeDeploy when a hook started the canary and fails the step if the
+    # report fails, which would end the execution in `Failed` instead.
+    check(any(line.startswith("Promoted (promote:") for line in h.get("lines", [])),
+          f"healthy canary: the finish step reported Succeeded to CodeDeploy deployment {h['hook']['deploymentId']}")
     msgs = drain(c, h["queue"])
     events = [m.get("MessageAttributes", {}).get("event", {}).get("Value") for m in msgs]
     check("promoted" in events, f"healthy canary: `promoted` notification received (events: {events})")
@@ -401,6 +428,8 @@ def main():
           f"regressed canary: alias {a.alias} restored to version {r['v1']} with no split (is {alias['FunctionVersion']} {alias.get('RoutingConfig')})")
     check(traffic.seen[r["fn"]][r["v2"]] > 0,
           f"regressed canary: the canary version took traffic {dict(traffic.seen[r['fn']])}")
+    check(any(line.startswith("RolledBack (rollback:") for line in r.get("lines", [])),
+          f"regressed canary: the finish step reported Failed to CodeDeploy deployment {r['hook']['deploymentId']}")
     msgs = drain(c, r["queue"])
     rollback = [m for m in msgs if m.get("MessageAttributes", {}).get("event", {}).get("Value") == "rollback"]
     check(len(rollback) == 1, f"regressed canary: one `rollback` notification (events: "
@@ -419,8 +448,14 @@ def main():
         check(body.startswith("Canary phase") and "VERDICT:" in body,
               "regressed canary: the message body is the text report")
         # Errors x15 and latency +75 % at 20 % traffic: the canary must not reach 100 %.
-        check(f"rolled back at {a.first_weight:g}%" in subject,
-              f"regressed canary: rolled back at {a.first_weight:g}%, before full traffic")
+        early = f"rolled back at {a.first_weight:g}%" in subject
+        check(early, f"regressed canary: rolled back at {a.first_weight:g}%, before full traffic")
+        ev = evidence(r.get("last_state"))
+        if not early and not any(ev["max_log_e"].values()):
+            log(f"    the sequential e-processes never moved ({ev}): each look feeds them the data "
+                "since the previous look, [previous look, now], which the CloudWatch adapter cuts "
+                "to end 120 s before now (ingestion delay); with look_interval_seconds <= 120 "
+                "that window is always empty, and longer intervals lose 120 s of every one")
         if not m.get("Subject", "").isascii():
             log("note: the subject is not ASCII; AWS SNS documents Subject as ASCII text "
                 "(fakecloud accepts it)")

@@ -41,9 +41,14 @@ cp "$target_dir/$out_dir/phase" "$work/bootstrap"
 strip "$work/bootstrap" 2>/dev/null || true
 
 fakecloud_pid=""
+driver_pid=""
 cleanup() {
     status=$?
     trap - EXIT INT TERM
+    if [ -n "$driver_pid" ] && kill -0 "$driver_pid" 2>/dev/null; then
+        kill -TERM "$driver_pid" 2>/dev/null || true
+        wait "$driver_pid" 2>/dev/null || true
+    fi
     if [ -n "$fakecloud_pid" ] && kill -0 "$fakecloud_pid" 2>/dev/null; then
         kill -TERM "$fakecloud_pid" 2>/dev/null || true
         for _ in $(seq 50); do kill -0 "$fakecloud_pid" 2>/dev/null || break; sleep 0.1; done
@@ -81,6 +86,10 @@ done
 echo "fakecloud $("$fakecloud" --version | awk '{print $2}') on 127.0.0.1:$port (pid $fakecloud_pid)"
 
 run_start=$(date +%s)
+# In the background with `wait`, so that a TERM to this script is handled at once (bash runs
+# traps only after a foreground command ends).
 python3 "$here/canary_e2e.py" --endpoint "http://127.0.0.1:$port" --repo "$repo" \
-    --phase-bootstrap "$work/bootstrap" "$@"
+    --phase-bootstrap "$work/bootstrap" "$@" &
+driver_pid=$!
+wait "$driver_pid"
 echo "tier 2 run took $(( $(date +%s) - run_start )) s"
