@@ -23,6 +23,8 @@ What fakecloud 0.51 does with the CLI for a zip-packaged function, and what this
                                  waits for them, and deletes the directory
   ps -a --filter label=K --format ..., network ls, volume ls
                                  the listings fakecloud's startup reaper asks for
+  pull IMAGE, image inspect IMAGE
+                                 succeed: the host is the runtime image
   reap-all                       (for the test harness) removes every container
 
 The server a "container" runs (`serve ID`, its own session and process group) listens on
@@ -581,6 +583,9 @@ def main(argv):
         cmd_stop(args)
     elif cmd == "ps":
         cmd_ps(args)
+    elif cmd == "pull" or args[:1] == ["inspect"] and cmd == "image":
+        # Lambda's runtime images: the host is the runtime, there is nothing to fetch.
+        return 0
     elif cmd in ("network", "volume"):
         # No networks or volumes exist: listings are empty, everything else fails.
         return 0 if args[:1] == ["ls"] else 1

@@ -58,7 +58,7 @@ cleanup() {
     # Whatever fakecloud did not remove itself: every function process the stand-in started.
     python3 "$here/fake-container-cli.py" reap-all || true
     if [ "$status" -ne 0 ] || [ "${TIER2_KEEP_LOGS:-0}" = 1 ]; then
-        echo "logs kept in $work (fakecloud.log, containers-logs/*.log)"
+        echo "logs kept in $work (fakecloud.log, containers-logs/*.log, history-*.json)"
     else
         rm -rf "$work"
     fi
@@ -89,7 +89,7 @@ run_start=$(date +%s)
 # In the background with `wait`, so that a TERM to this script is handled at once (bash runs
 # traps only after a foreground command ends).
 python3 "$here/canary_e2e.py" --endpoint "http://127.0.0.1:$port" --repo "$repo" \
-    --phase-bootstrap "$work/bootstrap" "$@" &
+    --phase-bootstrap "$work/bootstrap" --artifacts "$work" "$@" &
 driver_pid=$!
 wait "$driver_pid"
 echo "tier 2 run took $(( $(date +%s) - run_start )) s"
