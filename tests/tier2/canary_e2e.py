@@ -1,0 +1,510 @@
+#!/usr/bin/env python3
+"""Tier-2 end-to-end test: the SAM stack in fakecloud, Step Functions driving the real phase
+function, two canaries on two target functions at once.
+
+- `healthy`: version 2 behaves like version 1; the canary must be promoted (execution
+  SUCCEEDED, alias on version 2 with no split, a `promoted` notification).
+- `regressed`: version 2 is slower and fails more often; the canary must be rolled back
+  (execution FAILED with CanaryRolledBack, alias back on version 1 with no split, a
+  `rollback` notification with its subject and attributes, read through SQS).
+
+Each canary has its own stack (template parameters TargetFunctionName/TargetAlias), as a
+deployment per target would. A traffic generator invokes both aliases; fakecloud splits
+traffic by the alias weights and reports the version that ran. fakecloud records no
+per-version metrics, so the generator writes what AWS Lambda would: Invocations, Errors and
+Duration under FunctionName + Resource (function:alias) + ExecutedVersion, one Duration
+value per invocation (fakecloud computes percentiles only from single values).
+
+Called by run.sh, which builds the code, starts fakecloud and cleans up. Needs boto3.
+"""
+
+import argparse
+import io
+import json
+import os
+import re
+import sys
+import threading
+import time
+import zipfile
+from collections import Counter, defaultdict
+from datetime import datetime, timezone
+
+import boto3
+from botocore.config import Config
+
+ACCOUNT = "123456789012"
+
+
+def log(msg):
+    print(f"[{datetime.now().strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def clients(endpoint, region):
+    cfg = Config(retries={"max_attempts": 5, "mode": "standard"}, read_timeout=180,
+                 connect_timeout=5)
+    kw = dict(endpoint_url=endpoint, region_name=region, aws_access_key_id="test",
+              aws_secret_access_key="test", config=cfg)
+    return {n: boto3.client(n, **kw) for n in (
+        "s3", "cloudformation", "lambda", "stepfunctions", "cloudwatch", "sns", "sqs", "iam",
+        "codedeploy")}
+
+
+def zip_bytes(files):
+    """A Lambda deployment zip: {name: (bytes, mode)}."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, (data, mode) in files.items():
+            info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+            info.external_attr = (0o100000 | mode) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, data)
+    return buf.getvalue()
+
+
+def packaged_template(repo, bucket):
+    """What `sam package` does for this template: local CodeUri/DefinitionUri -> S3."""
+    text = open(os.path.join(repo, "infra", "template.yaml")).read()
+    for key, local, s3 in (("CodeUri", "../", "phase.zip"),
+                           ("DefinitionUri", "statemachine/canary.asl.json", "canary.asl.json")):
+        pattern = re.compile(rf"^(\s*){key}:\s*{re.escape(local)}\s*$", re.M)
+        text, n = pattern.subn(rf"\g<1>{key}: s3://{bucket}/{s3}", text)
+        if n != 1:
+            sys.exit(f"template: expected one `{key}: {local}`, found {n}")
+    return text
+
+
+def deploy(c, name, template, target, alias):
+    log(f"deploying stack {name} (TargetFunctionName={target}, TargetAlias={alias})")
+    c["cloudformation"].create_stack(
+        StackName=name, TemplateBody=template,
+        Parameters=[{"ParameterKey": "TargetFunctionName", "ParameterValue": target},
+                    {"ParameterKey": "TargetAlias", "ParameterValue": alias}],
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"])
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        s = c["cloudformation"].describe_stacks(StackName=name)["Stacks"][0]
+        if s["StackStatus"] == "CREATE_COMPLETE":
+            return {o["OutputKey"]: o["OutputValue"] for o in s.get("Outputs", [])}
+        if s["StackStatus"].endswith("FAILED") or "ROLLBACK" in s["StackStatus"]:
+            events = c["cloudformation"].describe_stack_events(StackName=name)["StackEvents"]
+            for e in events:
+                if "FAILED" in e.get("ResourceStatus", ""):
+                    log(f"  {e['LogicalResourceId']}: {e.get('ResourceStatusReason')}")
+            sys.exit(f"stack {name}: {s['StackStatus']}")
+        time.sleep(1)
+    sys.exit(f"stack {name} not created within 300 s")
+
+
+def create_target(c, name, alias, role_arn, code, v1_env, v2_env):
+    """The function canary-gate shifts: version 1 (baseline) and 2 (canary), alias on 1."""
+    lam = c["lambda"]
+    lam.create_function(FunctionName=name, Runtime="provided.al2023", Handler="bootstrap",
+                        Role=role_arn, Code={"ZipFile": code}, Timeout=10,
+                        Environment={"Variables": v1_env})
+    wait_updated(lam, name)
+    v1 = lam.publish_version(FunctionName=name, Description="baseline")["Version"]
+    lam.update_function_configuration(FunctionName=name, Environment={"Variables": v2_env})
+    wait_updated(lam, name)
+    v2 = lam.publish_version(FunctionName=name, Description="canary")["Version"]
+    lam.create_alias(FunctionName=name, Name=alias, FunctionVersion=v1)
+    log(f"target {name}: version {v1} {v1_env}, version {v2} {v2_env}, alias {alias} -> {v1}")
+    return v1, v2
+
+
+def wait_updated(lam, name):
+    for _ in range(100):
+        cfg = lam.get_function_configuration(FunctionName=name)
+        if cfg.get("State", "Active") == "Active" and cfg.get("LastUpdateStatus", "Successful") != "InProgress":
+            return
+        time.sleep(0.2)
+
+
+class Traffic:
+    """Invokes each alias at a steady rate and writes the per-version metrics AWS would."""
+
+    def __init__(self, c, targets, alias, rps, flush_seconds):
+        self.c, self.targets, self.alias, self.rps = c, targets, alias, rps
+        self.flush_seconds = flush_seconds
+        self.records = []
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.seen = defaultdict(Counter)  # function -> executed version -> count
+        self.failures = Counter()
+        self.threads = []
+
+    def start(self):
+        for fn in self.targets:
+            t = threading.Thread(target=self.invoke_loop, args=(fn,), daemon=True)
+            t.start()
+            self.threads.append(t)
+        t = threading.Thread(target=self.flush_loop, daemon=True)
+        t.start()
+        self.threads.append(t)
+
+    def invoke_loop(self, fn):
+        lam = self.c["lambda"]
+        interval = 1.0 / self.rps
+        next_at = time.time()
+        while not self.stop.is_set():
+            now = time.time()
+            try:
+                r = lam.invoke(FunctionName=fn, Qualifier=self.alias, Payload=b'{"path":"/orders"}')
+                body = json.loads(r["Payload"].read() or b"{}")
+                error = "FunctionError" in r
+                if error:
+                    body = json.loads(body.get("errorMessage", "{}"))
+                version = r.get("ExecutedVersion", "?")
+                with self.lock:
+                    self.records.append((fn, version, now, error, float(body.get("simulated_ms", 0))))
+                    self.seen[fn][version] += 1
+            except Exception as e:  # noqa: BLE001 - counted and reported, traffic goes on
+                with self.lock:
+                    self.failures[f"{fn}: {type(e).__name__}: {e}"[:200]] += 1
+            next_at += interval
+            time.sleep(max(0.0, next_at - time.time()))
+            if time.time() - next_at > 5:  # fell far behind: do not burst to catch up
+                next_at = time.time()
+
+    def flush_loop(self):
+        while not self.stop.wait(self.flush_seconds):
+            self.flush()
+        self.flush()
+
+    def flush(self):
+        with self.lock:
+            records, self.records = self.records, []
+        if not records:
+            return
+        data = []
+        per_second = defaultdict(lambda: [0, 0])
+        for fn, version, ts, error, ms in records:
+            dims = self.dims(fn, version)
+            data.append({"MetricName": "Duration", "Dimensions": dims, "Value": ms,
+                         "Unit": "Milliseconds", "Timestamp": self.at(ts)})
+            cell = per_second[(fn, version, int(ts))]
+            cell[0] += 1
+            cell[1] += int(error)
+        for (fn, version, sec), (n, k) in per_second.items():
+            dims = self.dims(fn, version)
+            data.append({"MetricName": "Invocations", "Dimensions": dims, "Value": n,
+                         "Unit": "Count", "Timestamp": self.at(sec)})
+            data.append({"MetricName": "Errors", "Dimensions": dims, "Value": k,
+                         "Unit": "Count", "Timestamp": self.at(sec)})
+        cw = self.c["cloudwatch"]
+        for i in range(0, len(data), 500):
+            try:
+                cw.put_metric_data(Namespace="AWS/Lambda", MetricData=data[i:i + 500])
+            except Exception as e:  # noqa: BLE001
+                with self.lock:
+                    self.failures[f"PutMetricData: {e}"[:200]] += 1
+
+    def dims(self, fn, version):
+        return [{"Name": "FunctionName", "Value": fn},
+                {"Name": "Resource", "Value": f"{fn}:{self.alias}"},
+                {"Name": "ExecutedVersion", "Value": version}]
+
+    @staticmethod
+    def at(ts):
+        return datetime.fromtimestamp(ts, tz=timezone.utc)
+
+    def shutdown(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=30)
+
+
+def canary_config(repo, fn, alias, v1, v2, a):
+    config = json.load(open(os.path.join(repo, "examples", "demo-config.json")))
+    config["target"] = {"function_name": fn, "alias": alias, "baseline_version": v1,
+                        "canary_version": v2}
+    config["timeout_seconds"] = a.canary_timeout
+    config["canary_phases"] = [
+        {"traffic_percentage": a.first_weight, "duration_seconds": a.phase_seconds,
+         "min_samples": a.min_samples, "purpose": "first exposure"},
+        {"traffic_percentage": 100, "duration_seconds": a.phase_seconds,
+         "min_samples": a.min_samples, "purpose": "full validation"},
+    ]
+    config["analysis"] = {"look_interval_seconds": a.look_seconds}
+    return config
+
+
+def codedeploy_deployment(c, fn, alias, role_arn, v1, v2):
+    """The CodeDeploy deployment whose BeforeAllowTraffic hook would have started the canary.
+    fakecloud neither invokes hooks nor records their status; it checks that the deployment
+    exists, so the phase function's report at the end of the canary must name a real one."""
+    cd = c["codedeploy"]
+    app = f"{fn}-app"
+    cd.create_application(applicationName=app, computePlatform="Lambda")
+    cd.create_deployment_group(
+        applicationName=app, deploymentGroupName=f"{fn}-dg", serviceRoleArn=role_arn,
+        deploymentConfigName="CodeDeployDefault.LambdaAllAtOnce",
+        deploymentStyle={"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"})
+    appspec = {"version": 0.0, "Resources": [{"target": {"Type": "AWS::Lambda::Function", "Properties": {
+        "Name": fn, "Alias": alias, "CurrentVersion": v1, "TargetVersion": v2}}}]}
+    d = cd.create_deployment(applicationName=app, deploymentGroupName=f"{fn}-dg", revision={
+        "revisionType": "AppSpecContent", "appSpecContent": {"content": json.dumps(appspec)}})
+    return {"deploymentId": d["deploymentId"],
+            "lifecycleEventHookExecutionId": f"{fn}-before-allow-traffic-{int(time.time())}"}
+
+
+def sqs_subscription(c, topic_arn, name):
+    url = c["sqs"].create_queue(QueueName=name)["QueueUrl"]
+    arn = c["sqs"].get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    c["sns"].subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
+    return url
+
+
+def drain(c, url):
+    out = []
+    while True:
+        msgs = c["sqs"].receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                        MessageAttributeNames=["All"]).get("Messages", [])
+        if not msgs:
+            return out
+        for m in msgs:
+            out.append(json.loads(m["Body"]))
+            c["sqs"].delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+
+def history_summary(c, arn):
+    """The states an execution went through, with the phase function's summaries, and the
+    last execution state the phase function returned."""
+    lines, token, last = [], None, None
+    while True:
+        kw = {"executionArn": arn, "maxResults": 1000}
+        if token:
+            kw["nextToken"] = token
+        h = c["stepfunctions"].get_execution_history(**kw)
+        for e in h["events"]:
+            if e["type"] == "TaskStateEntered" or e["type"].endswith("StateEntered"):
+                lines.append(e["stateEnteredEventDetails"]["name"])
+            if e["type"] == "TaskSucceeded":
+                try:
+                    payload = json.loads(e["taskSucceededEventDetails"]["output"])["Payload"]
+                    if payload.get("execution"):
+                        last = payload["execution"]
+                    if payload.get("summary"):
+                        lines[-1] += f" ({payload.get('action')}: {payload['summary']})"
+                except (KeyError, ValueError, TypeError, AttributeError):
+                    pass
+            if e["type"] == "TaskFailed":
+                d = e["taskFailedEventDetails"]
+                lines[-1] += f" [failed: {d.get('error')}: {d.get('cause', '')[:200]}]"
+        token = h.get("nextToken")
+        if not token:
+            return lines, last
+
+
+def dump_history(c, arn, path):
+    events, token = [], None
+    while True:
+        kw = {"executionArn": arn, "maxResults": 1000}
+        if token:
+            kw["nextToken"] = token
+        h = c["stepfunctions"].get_execution_history(**kw)
+        events += h["events"]
+        token = h.get("nextToken")
+        if not token:
+            break
+    with open(path, "w") as f:
+        json.dump(events, f, indent=1, default=str)
+
+
+def null_paths(value, path="$"):
+    """Where a JSON document holds null: serde_json writes a non-finite f64 as null, which the
+    next step then cannot read back."""
+    if value is None:
+        return [path]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in null_paths(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in null_paths(v, f"{path}[{i}]")]
+    return []
+
+
+def evidence(execution):
+    """Per metric, the sequential e-processes' state: looks and the largest log e-value."""
+    seq = ((execution or {}).get("run") or {}).get("sequential") or {}
+    return {"looks": seq.get("looks"),
+            "max_log_e": {k: round(v.get("max_log_e", 0.0), 3)
+                          for k, v in (seq.get("metrics") or {}).items()}}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--endpoint", required=True)
+    p.add_argument("--region", default="us-east-1")
+    p.add_argument("--repo", required=True)
+    p.add_argument("--phase-bootstrap", required=True, help="host build of the phase function")
+    p.add_argument("--alias", default="live")
+    p.add_argument("--rps", type=float, default=8.0, help="invocations per second per target")
+    p.add_argument("--first-weight", type=float, default=20.0)
+    p.add_argument("--phase-seconds", type=int, default=150)
+    p.add_argument("--min-samples", type=int, default=40)
+    p.add_argument("--look-seconds", type=int, default=60,
+                   help="analysis.look_interval_seconds (60 is the product's default)")
+    p.add_argument("--canary-timeout", type=int, default=900)
+    p.add_argument("--deadline", type=int, default=900, help="seconds to wait for both canaries")
+    p.add_argument("--cases", default="healthy,regressed", help="which canaries to run")
+    p.add_argument("--artifacts", help="directory for the executions' histories")
+    a = p.parse_args()
+
+    c = clients(a.endpoint, a.region)
+    t0 = time.time()
+    bucket = "canary-gate-tier2-artifacts"
+    c["s3"].create_bucket(Bucket=bucket)
+    phase = open(a.phase_bootstrap, "rb").read()
+    c["s3"].put_object(Bucket=bucket, Key="phase.zip", Body=zip_bytes({"bootstrap": (phase, 0o755)}))
+    c["s3"].put_object(Bucket=bucket, Key="canary.asl.json",
+                       Body=open(os.path.join(a.repo, "infra", "statemachine", "canary.asl.json"), "rb").read())
+    template = packaged_template(a.repo, bucket)
+
+    role = c["iam"].create_role(RoleName="orders-api-role", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                 "Principal": {"Service": "lambda.amazonaws.com"}}]}))["Role"]["Arn"]
+    target_code = zip_bytes({"bootstrap": (open(os.path.join(a.repo, "tests", "tier2", "target", "bootstrap"), "rb").read(), 0o755)})
+    baseline = {"SIM_LATENCY_MS": "40", "SIM_ERROR_RATE": "0.01"}
+    scenarios = {
+        "healthy": dict(baseline),
+        "regressed": {"SIM_LATENCY_MS": "70", "SIM_ERROR_RATE": "0.15"},
+    }
+    scenarios = {k: v for k, v in scenarios.items() if k in a.cases.split(",")}
+    cases = {}
+    for case, v2_env in scenarios.items():
+        fn = f"orders-{case}"
+        outputs = deploy(c, f"canary-gate-{case}", template, fn, a.alias)
+        v1, v2 = create_target(c, fn, a.alias, role, target_code, baseline, v2_env)
+        queue = sqs_subscription(c, outputs["NotificationTopicArn"], f"canary-gate-{case}-notifications")
+        hook = codedeploy_deployment(c, fn, a.alias, role, v1, v2)
+        cases[case] = dict(fn=fn, outputs=outputs, v1=v1, v2=v2, queue=queue, hook=hook)
+    log(f"set-up took {time.time() - t0:.0f} s")
+
+    traffic = Traffic(c, [cases[k]["fn"] for k in cases], a.alias, a.rps, flush_seconds=2)
+    traffic.start()
+    time.sleep(3)
+    for case, k in cases.items():
+        config = canary_config(a.repo, k["fn"], a.alias, k["v1"], k["v2"], a)
+        r = c["stepfunctions"].start_execution(
+            stateMachineArn=k["outputs"]["StateMachineArn"], name=f"{k['fn']}-{k['v2']}-{int(time.time())}",
+            input=json.dumps({"config": config, "hook": k["hook"]}))
+        k["execution"] = r["executionArn"]
+        log(f"{case}: started {r['executionArn']}")
+
+    t1 = time.time()
+    pending = set(cases)
+    last_status = {}
+    while pending and time.time() - t1 < a.deadline:
+        for case in sorted(pending):
+            k = cases[case]
+            d = c["stepfunctions"].describe_execution(executionArn=k["execution"])
+            alias = c["lambda"].get_alias(FunctionName=k["fn"], Name=a.alias)
+            weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+            status = (d["status"], alias["FunctionVersion"], json.dumps(weights, sort_keys=True))
+            if status != last_status.get(case):
+                log(f"{case}: execution {d['status']}, alias -> {alias['FunctionVersion']} + {weights}, "
+                    f"executed so far {dict(traffic.seen[k['fn']])}")
+                last_status[case] = status
+            if d["status"] != "RUNNING":
+                k["describe"] = d
+                k["finished_after"] = time.time() - t1
+                pending.discard(case)
+        time.sleep(2)
+    traffic.shutdown()
+
+    failures = []
+
+    def check(cond, what):
+        log(("ok   " if cond else "FAIL ") + what)
+        if not cond:
+            failures.append(what)
+
+    for case, k in cases.items():
+        if a.artifacts:
+            dump_history(c, k["execution"], os.path.join(a.artifacts, f"history-{case}.json"))
+        log(f"--- {case}: state machine path")
+        k["lines"], k["last_state"] = history_summary(c, k["execution"])
+        lines = k["lines"]
+        for line in lines:
+            log(f"    {line}")
+        log(f"    sequential evidence at the end: {evidence(k['last_state'])}")
+        if k.get("describe", {}).get("error") == "CanaryFailed":
+            log(f"    nulls in the last state the phase function returned: {null_paths(k['last_state'])}")
+    if traffic.failures:
+        log(f"traffic errors: {dict(traffic.failures)}")
+    if pending:
+        failures.append(f"still running after {a.deadline} s: {sorted(pending)}")
+
+    h = cases.get("healthy")
+    if h:
+        if "describe" in h:
+            check(h["describe"]["status"] == "SUCCEEDED",
+                  f"healthy canary: execution SUCCEEDED (is {h['describe']['status']}, {h['finished_after']:.0f} s)")
+        alias = c["lambda"].get_alias(FunctionName=h["fn"], Name=a.alias)
+        check(alias["FunctionVersion"] == h["v2"] and not (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights"),
+              f"healthy canary: alias {a.alias} on version {h['v2']} with no split (is {alias['FunctionVersion']} {alias.get('RoutingConfig')})")
+        check(traffic.seen[h["fn"]][h["v2"]] > 0 and traffic.seen[h["fn"]][h["v1"]] > 0,
+              f"healthy canary: traffic reached both versions {dict(traffic.seen[h['fn']])}")
+        # `finish` reports to CodeDeploy when a hook started the canary and fails the step if the
+        # report fails, which would end the execution in `Failed` instead.
+        check(any(line.startswith("Promoted (promote:") for line in h.get("lines", [])),
+              f"healthy canary: the finish step reported Succeeded to CodeDeploy deployment {h['hook']['deploymentId']}")
+        msgs = drain(c, h["queue"])
+        events = [m.get("MessageAttributes", {}).get("event", {}).get("Value") for m in msgs]
+        check("promoted" in events, f"healthy canary: `promoted` notification received (events: {events})")
+
+    r = cases.get("regressed")
+    if r:
+        if "describe" in r:
+            d = r["describe"]
+            check(d["status"] == "FAILED" and d.get("error") == "CanaryRolledBack",
+                  f"regressed canary: execution FAILED with CanaryRolledBack (is {d['status']} {d.get('error')}, {r['finished_after']:.0f} s)")
+        alias = c["lambda"].get_alias(FunctionName=r["fn"], Name=a.alias)
+        check(alias["FunctionVersion"] == r["v1"] and not (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights"),
+              f"regressed canary: alias {a.alias} restored to version {r['v1']} with no split (is {alias['FunctionVersion']} {alias.get('RoutingConfig')})")
+        check(traffic.seen[r["fn"]][r["v2"]] > 0,
+              f"regressed canary: the canary version took traffic {dict(traffic.seen[r['fn']])}")
+        check(any(line.startswith("RolledBack (rollback:") for line in r.get("lines", [])),
+              f"regressed canary: the finish step reported Failed to CodeDeploy deployment {r['hook']['deploymentId']}")
+        msgs = drain(c, r["queue"])
+        rollback = [m for m in msgs if m.get("MessageAttributes", {}).get("event", {}).get("Value") == "rollback"]
+        check(len(rollback) == 1, f"regressed canary: one `rollback` notification (events: "
+              f"{[m.get('MessageAttributes', {}).get('event', {}).get('Value') for m in msgs]})")
+        if rollback:
+            m = rollback[0]
+            attrs = {k2: v["Value"] for k2, v in m.get("MessageAttributes", {}).items()}
+            log(f"    subject: {m.get('Subject')}")
+            log(f"    attributes: {attrs}")
+            subject = m.get("Subject", "")
+            check(subject.startswith(f"canary-gate: {r['fn']} v{r['v2']} rolled back at "),
+                  "regressed canary: rollback subject names function, version and action")
+            check(attrs == {"event": "rollback", "severity": "critical", "function": r["fn"], "alias": a.alias},
+                  "regressed canary: rollback attributes event/severity/function/alias")
+            body = m.get("Message", "")
+            check(body.startswith("Canary phase") and "VERDICT:" in body,
+                  "regressed canary: the message body is the text report")
+            # Errors x15 and latency +75 % at 20 % traffic: the canary must not reach 100 %.
+            early = f"rolled back at {a.first_weight:g}%" in subject
+            check(early, f"regressed canary: rolled back at {a.first_weight:g}%, before full traffic")
+            ev = evidence(r.get("last_state"))
+            if not early and not any(ev["max_log_e"].values()):
+                log(f"    the sequential e-processes never moved ({ev}): each look feeds them the data "
+                    "since the previous look, [previous look, now], which the CloudWatch adapter cuts "
+                    "to end 120 s before now (ingestion delay); with look_interval_seconds <= 120 "
+                    "that window is always empty, and longer intervals lose 120 s of every one")
+            if not m.get("Subject", "").isascii():
+                log("note: the subject is not ASCII; AWS SNS documents Subject as ASCII text "
+                    "(fakecloud accepts it)")
+
+    log(f"canaries took {time.time() - t1:.0f} s, whole test {time.time() - t0:.0f} s")
+    if failures:
+        log(f"{len(failures)} check(s) failed")
+        for f in failures:
+            log(f"  - {f}")
+        return 1
+    log("tier 2 passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
