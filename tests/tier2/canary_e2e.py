@@ -62,24 +62,45 @@ def zip_bytes(files):
     return buf.getvalue()
 
 
+BINARIES = ("phase", "codedeploy-hook", "soak-check")
+
+
 def packaged_template(repo, bucket):
-    """What `sam package` does for this template: local CodeUri/DefinitionUri -> S3."""
+    """What `sam package` does for this template: every function's local `CodeUri: ../` ->
+    the zip of its `BuildProperties.Binary`, the state machine's DefinitionUri -> S3."""
     text = open(os.path.join(repo, "infra", "template.yaml")).read()
-    for key, local, s3 in (("CodeUri", "../", "phase.zip"),
-                           ("DefinitionUri", "statemachine/canary.asl.json", "canary.asl.json")):
-        pattern = re.compile(rf"^(\s*){key}:\s*{re.escape(local)}\s*$", re.M)
-        text, n = pattern.subn(rf"\g<1>{key}: s3://{bucket}/{s3}", text)
-        if n != 1:
-            sys.exit(f"template: expected one `{key}: {local}`, found {n}")
+    out, binary, packaged = [], None, Counter()
+    for line in text.splitlines(keepends=True):
+        m = re.match(r"^\s*Type:\s*AWS::", line)
+        if m and not line.startswith(" " * 6):  # a new resource: forget the last Binary
+            binary = None
+        m = re.match(r"^\s*Binary:\s*(\S+)\s*$", line)
+        if m:
+            binary = m.group(1)
+        m = re.match(r"^(\s*)CodeUri:\s*\.\./\s*$", line)
+        if m:
+            if binary not in BINARIES:
+                sys.exit(f"template: `CodeUri: ../` of a function whose Binary is {binary!r}")
+            line = f"{m.group(1)}CodeUri: s3://{bucket}/{binary}.zip\n"
+            packaged[binary] += 1
+            binary = None
+        out.append(line)
+    text = "".join(out)
+    if set(packaged) != set(BINARIES):
+        sys.exit(f"template: expected functions built from {BINARIES}, found {dict(packaged)}")
+    pattern = re.compile(r"^(\s*)DefinitionUri:\s*statemachine/canary\.asl\.json\s*$", re.M)
+    text, n = pattern.subn(rf"\g<1>DefinitionUri: s3://{bucket}/canary.asl.json", text)
+    if n != 1:
+        sys.exit(f"template: expected one `DefinitionUri: statemachine/canary.asl.json`, found {n}")
+    log(f"packaged functions: {dict(packaged)}")
     return text
 
 
-def deploy(c, name, template, target, alias):
-    log(f"deploying stack {name} (TargetFunctionName={target}, TargetAlias={alias})")
+def deploy(c, name, template, params):
+    log(f"deploying stack {name} ({', '.join(f'{k}={v}' for k, v in params.items() if k != 'HookCanaryConfig')})")
     c["cloudformation"].create_stack(
         StackName=name, TemplateBody=template,
-        Parameters=[{"ParameterKey": "TargetFunctionName", "ParameterValue": target},
-                    {"ParameterKey": "TargetAlias", "ParameterValue": alias}],
+        Parameters=[{"ParameterKey": k, "ParameterValue": str(v)} for k, v in params.items()],
         Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"])
     deadline = time.time() + 300
     while time.time() < deadline:
@@ -336,7 +357,8 @@ def main():
     p.add_argument("--endpoint", required=True)
     p.add_argument("--region", default="us-east-1")
     p.add_argument("--repo", required=True)
-    p.add_argument("--phase-bootstrap", required=True, help="host build of the phase function")
+    p.add_argument("--functions", required=True,
+                   help="directory with host builds of " + ", ".join(BINARIES))
     p.add_argument("--alias", default="live")
     p.add_argument("--rps", type=float, default=8.0, help="invocations per second per target")
     p.add_argument("--first-weight", type=float, default=20.0)
@@ -354,8 +376,9 @@ def main():
     t0 = time.time()
     bucket = "canary-gate-tier2-artifacts"
     c["s3"].create_bucket(Bucket=bucket)
-    phase = open(a.phase_bootstrap, "rb").read()
-    c["s3"].put_object(Bucket=bucket, Key="phase.zip", Body=zip_bytes({"bootstrap": (phase, 0o755)}))
+    for b in BINARIES:
+        code = open(os.path.join(a.functions, b), "rb").read()
+        c["s3"].put_object(Bucket=bucket, Key=f"{b}.zip", Body=zip_bytes({"bootstrap": (code, 0o755)}))
     c["s3"].put_object(Bucket=bucket, Key="canary.asl.json",
                        Body=open(os.path.join(a.repo, "infra", "statemachine", "canary.asl.json"), "rb").read())
     template = packaged_template(a.repo, bucket)
@@ -373,7 +396,10 @@ def main():
     cases = {}
     for case, v2_env in scenarios.items():
         fn = f"orders-{case}"
-        outputs = deploy(c, f"canary-gate-{case}", template, fn, a.alias)
+        # Each stack names its hook functions after its own prefix (they are named resources).
+        outputs = deploy(c, f"canary-gate-{case}", template, {
+            "TargetFunctionName": fn, "TargetAlias": a.alias,
+            "HookFunctionPrefix": f"CodeDeployHook_{case}"})
         v1, v2 = create_target(c, fn, a.alias, role, target_code, baseline, v2_env)
         queue = sqs_subscription(c, outputs["NotificationTopicArn"], f"canary-gate-{case}-notifications")
         hook = codedeploy_deployment(c, fn, a.alias, role, v1, v2)

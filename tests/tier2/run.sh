@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Tier 2: the SAM stack deployed into fakecloud, whose Step Functions invoke our real phase
-# function. Builds the phase function for this host, starts fakecloud on 127.0.0.1 (a free
+# function. Builds the stack's functions for this host, starts fakecloud on 127.0.0.1 (a free
 # port) with the container-CLI stand-in, runs canary_e2e.py (one canary promoted, one rolled
 # back), and stops fakecloud and every process it started, also on failure or Ctrl-C.
 #
 #   FAKECLOUD_BIN      fakecloud binary to use (default: install-fakecloud.sh's, installed
 #                      on first use)
-#   PHASE_PROFILE      dev (default) or release build of the phase function
+#   PHASE_PROFILE      dev (default) or release build of the functions
 #   TIER2_KEEP_LOGS=1  keep the work directory (fakecloud and function logs) after success
 #
 # Extra arguments go to canary_e2e.py (timings: --phase-seconds, --look-seconds,
@@ -26,19 +26,24 @@ if [ -z "$fakecloud" ]; then
     fakecloud=$("$here/install-fakecloud.sh" | tail -n 1)
 fi
 
-# The phase function for this host (deployments use arm64 builds; the stand-in runs the
-# bootstrap as a local process, so it has to be native here).
+# The stack's functions for this host (deployments use arm64 builds; the stand-in runs each
+# bootstrap as a local process, so it has to be native here): phase, codedeploy-hook (the
+# BeforeAllowTraffic and AfterAllowTraffic functions) and soak-check.
 profile="${PHASE_PROFILE:-dev}"
+binaries="phase codedeploy-hook soak-check"
 build_start=$(date +%s)
-cargo build --locked -p phase --profile "$profile"
+cargo build --locked $(printf -- ' -p %s' $binaries) --profile "$profile"
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 [ "$profile" = dev ] && out_dir=debug || out_dir="$profile"
-echo "phase function built in $(( $(date +%s) - build_start )) s"
+echo "functions built in $(( $(date +%s) - build_start )) s"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/canary-gate-tier2.XXXXXX")
 export FAKE_CONTAINER_STATE="$work/containers"
-cp "$target_dir/$out_dir/phase" "$work/bootstrap"
-strip "$work/bootstrap" 2>/dev/null || true
+mkdir -p "$work/functions"
+for b in $binaries; do
+    cp "$target_dir/$out_dir/$b" "$work/functions/$b"
+    strip "$work/functions/$b" 2>/dev/null || true
+done
 
 fakecloud_pid=""
 driver_pid=""
@@ -89,7 +94,7 @@ run_start=$(date +%s)
 # In the background with `wait`, so that a TERM to this script is handled at once (bash runs
 # traps only after a foreground command ends).
 python3 "$here/canary_e2e.py" --endpoint "http://127.0.0.1:$port" --repo "$repo" \
-    --phase-bootstrap "$work/bootstrap" --artifacts "$work" "$@" &
+    --functions "$work/functions" --artifacts "$work" "$@" &
 driver_pid=$!
 wait "$driver_pid"
 echo "tier 2 run took $(( $(date +%s) - run_start )) s"
