@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Tier 2: the SAM stack deployed into fakecloud, whose Step Functions invoke our real phase
 # function. Builds the stack's functions for this host, starts fakecloud on 127.0.0.1 (a free
-# port) with the container-CLI stand-in, runs canary_e2e.py (one canary promoted, one rolled
-# back), and stops fakecloud and every process it started, also on failure or Ctrl-C.
+# port) with the container-CLI stand-in, runs canary_e2e.py (one canary started by the
+# BeforeAllowTraffic hook, promoted, checked by AfterAllowTraffic and rolled back by the
+# scheduled soak check; one rolled back), and stops fakecloud and every process it started,
+# also on failure or Ctrl-C.
 #
 #   FAKECLOUD_BIN      fakecloud binary to use (default: install-fakecloud.sh's, installed
 #                      on first use)
@@ -10,7 +12,8 @@
 #   TIER2_KEEP_LOGS=1  keep the work directory (fakecloud and function logs) after success
 #
 # Extra arguments go to canary_e2e.py (timings: --phase-seconds, --look-seconds,
-# --min-samples, --rps, --first-weight, --deadline; see --help).
+# --min-samples, --rps, --first-weight, --deadline, --soak-seconds (0: no soak test),
+# --soak-minutes, --soak-slack; see --help).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$(pwd)
