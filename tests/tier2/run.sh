@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Tier 2: the SAM stack deployed into fakecloud, whose Step Functions invoke our real phase
 # function. Builds the stack's functions for this host, starts fakecloud on 127.0.0.1 (a free
-# port) with the container-CLI stand-in, runs canary_e2e.py (one canary promoted, one rolled
-# back), and stops fakecloud and every process it started, also on failure or Ctrl-C.
+# port) with the container-CLI stand-in, runs canary_e2e.py (one canary started by the
+# BeforeAllowTraffic hook, promoted, checked by AfterAllowTraffic and rolled back by the
+# scheduled soak check; one rolled back), and stops fakecloud and every process it started,
+# also on failure or Ctrl-C.
 #
 #   FAKECLOUD_BIN      fakecloud binary to use (default: install-fakecloud.sh's, installed
 #                      on first use)
@@ -10,7 +12,8 @@
 #   TIER2_KEEP_LOGS=1  keep the work directory (fakecloud and function logs) after success
 #
 # Extra arguments go to canary_e2e.py (timings: --phase-seconds, --look-seconds,
-# --min-samples, --rps, --first-weight, --deadline; see --help).
+# --min-samples, --rps, --first-weight, --deadline, --soak-seconds (0: no soak test),
+# --soak-minutes, --soak-slack; see --help).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$(pwd)
@@ -27,21 +30,22 @@ if [ -z "$fakecloud" ]; then
 fi
 
 # The stack's functions for this host (deployments use arm64 builds; the stand-in runs each
-# bootstrap as a local process, so it has to be native here).
-functions=$(sed -n 's/^ *Binary: *\([A-Za-z0-9_-]*\) *$/\1/p' infra/template.yaml | sort -u)
+# bootstrap as a local process, so it has to be native here): phase, codedeploy-hook (the
+# BeforeAllowTraffic and AfterAllowTraffic functions) and soak-check.
 profile="${PHASE_PROFILE:-dev}"
+binaries="phase codedeploy-hook soak-check"
 build_start=$(date +%s)
-cargo build --locked --profile "$profile" $(printf -- '-p %s ' $functions)
+cargo build --locked $(printf -- ' -p %s' $binaries) --profile "$profile"
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 [ "$profile" = dev ] && out_dir=debug || out_dir="$profile"
-echo "functions ($(echo $functions)) built in $(( $(date +%s) - build_start )) s"
+echo "functions built in $(( $(date +%s) - build_start )) s"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/canary-gate-tier2.XXXXXX")
 export FAKE_CONTAINER_STATE="$work/containers"
-mkdir "$work/functions"
-for f in $functions; do
-    cp "$target_dir/$out_dir/$f" "$work/functions/$f"
-    strip "$work/functions/$f" 2>/dev/null || true
+mkdir -p "$work/functions"
+for b in $binaries; do
+    cp "$target_dir/$out_dir/$b" "$work/functions/$b"
+    strip "$work/functions/$b" 2>/dev/null || true
 done
 
 fakecloud_pid=""
