@@ -26,7 +26,7 @@ use thiserror::Error;
 
 use crate::config::{CanaryConfig, Target};
 use crate::error::ConfigError;
-use crate::operator::execution_name;
+use crate::operator::{canary_on_alias, execution_name};
 use crate::ports::{Deployments, Executions, LifecycleHook, PortError, RunStatus, TrafficRouter};
 use crate::step::HookRef;
 
@@ -614,24 +614,14 @@ where
                 ),
             ));
         }
-        let info = ports
-            .executions
-            .describe(&running.id)
+        if let Some(execution) = canary_on_alias(ports.executions, &running.id, &target)
             .await
-            .map_err(HookError::Executions)?;
-        let other = info
-            .input
-            .as_ref()
-            .and_then(|i| i.get("config"))
-            .and_then(|c| c.get("target"));
-        let same = |field: &str, value: &str| {
-            other.and_then(|t| t.get(field)).and_then(Value::as_str) == Some(value)
-        };
-        if same("function_name", &target.function_name) && same("alias", &target.alias) {
+            .map_err(HookError::Executions)?
+        {
             return Err(HookError::CanaryInProgress {
                 function: target.function_name.clone(),
                 alias: target.alias.clone(),
-                execution: info.id,
+                execution,
             });
         }
     }

@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use thiserror::Error;
 
-use crate::config::CanaryConfig;
+use crate::config::{CanaryConfig, Target};
 use crate::judge::Verdict;
 use crate::notify::{Event, Notification};
 use crate::policy::Action;
@@ -335,6 +335,27 @@ pub fn execution_name(config: &CanaryConfig, now_epoch: i64) -> String {
     format!("{}{suffix}", &clean[..clean.len().min(keep)])
 }
 
+/// The execution `id` when its input targets the same function and alias as `target`.
+pub async fn canary_on_alias<E: Executions>(
+    executions: &E,
+    id: &str,
+    target: &Target,
+) -> Result<Option<String>, PortError> {
+    let info = executions.describe(id).await?;
+    let other = info
+        .input
+        .as_ref()
+        .and_then(|i| i.get("config"))
+        .and_then(|c| c.get("target"));
+    let same = |field: &str, value: &str| {
+        other.and_then(|t| t.get(field)).and_then(Value::as_str) == Some(value)
+    };
+    Ok(
+        (same("function_name", &target.function_name) && same("alias", &target.alias))
+            .then_some(info.id),
+    )
+}
+
 /// Starts a canary for `config` (validated), refusing when a running canary already targets
 /// the same function and alias. Returns the execution id.
 pub async fn start<E: Executions>(
@@ -344,20 +365,11 @@ pub async fn start<E: Executions>(
 ) -> Result<String, OperatorError> {
     let target = config.target.as_ref().ok_or(OperatorError::NoTarget)?;
     for running in executions.list(true, 100).await? {
-        let info = executions.describe(&running.id).await?;
-        let other = info
-            .input
-            .as_ref()
-            .and_then(|i| i.get("config"))
-            .and_then(|c| c.get("target"));
-        let same = |field: &str, value: &str| {
-            other.and_then(|t| t.get(field)).and_then(Value::as_str) == Some(value)
-        };
-        if same("function_name", &target.function_name) && same("alias", &target.alias) {
+        if let Some(execution) = canary_on_alias(executions, &running.id, target).await? {
             return Err(OperatorError::AlreadyRunning {
                 function: target.function_name.clone(),
                 alias: target.alias.clone(),
-                execution: info.id,
+                execution,
             });
         }
     }
