@@ -2,7 +2,7 @@
 
 `tests/statemachine/paths/*.json` hold, per path, what the `phase` function answers to each
 event the machine sends (recorded from the real handler over the simulated fleet by
-`cargo test -p phase statemachine_paths`). Each test here starts a moto server on 127.0.0.1,
+`cargo test -p phase --test statemachine_paths`). Each test here starts a moto server on 127.0.0.1,
 queues those answers as the Lambda function's responses in order, creates the state machine
 from `infra/statemachine/canary.asl.json`, runs one execution and checks:
 

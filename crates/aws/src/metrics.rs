@@ -96,6 +96,13 @@ impl CloudWatchMetrics {
         self.invocations = Some(reader);
         self
     }
+
+    /// Sets how many seconds at the end of each range are left out as still being ingested
+    /// (0 for callers that only ask for ranges that have settled).
+    pub fn with_ingestion_delay(mut self, seconds: i64) -> Self {
+        self.ingestion_delay_seconds = seconds;
+        self
+    }
 }
 
 /// Whether a metric is read from `REPORT` lines instead of `GetMetricData`.

@@ -7,80 +7,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{AnalysisMethod, CanaryConfig};
+use crate::config::CanaryConfig;
 use crate::controller::{Interval, Outcome, Replay};
-use crate::judge::Verdict;
-use crate::policy::{Action, Decision};
-use crate::stats::TestKind;
-
-/// One look of a backtest, as printed on its JSON line.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LookRecord {
-    /// When the look happened.
-    pub at_seconds: u64,
-    /// 1-based phase.
-    pub phase: usize,
-    /// Canary traffic percentage during the look.
-    pub canary_weight: f64,
-    /// The action taken.
-    pub action: Action,
-    /// Why.
-    pub reason: String,
-    /// Canary requests in the phase so far.
-    pub canary_samples: u64,
-    /// Whether the baseline was live.
-    pub baseline_is_live: bool,
-    /// Per-metric evidence.
-    pub metrics: Vec<MetricEvidence>,
-}
-
-/// The essentials of one metric's finding.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MetricEvidence {
-    /// Metric name.
-    pub name: String,
-    /// Classification.
-    pub verdict: Verdict,
-    /// Test used.
-    pub test: TestKind,
-    /// Fixed-horizon or sequential.
-    pub method: AnalysisMethod,
-    /// p-value, when the test ran.
-    pub p_value: Option<f64>,
-    /// Effect size, when defined.
-    pub effect_size: Option<f64>,
-    /// The deciding change as a fraction (0.1 = +10 %).
-    pub relative_change: Option<f64>,
-}
-
-impl LookRecord {
-    /// Summarises a decision taken at `at`.
-    pub fn from_decision(at: u64, d: &Decision) -> Self {
-        Self {
-            at_seconds: at,
-            phase: d.phase,
-            canary_weight: d.canary_weight,
-            action: d.action,
-            reason: d.reason.clone(),
-            canary_samples: d.canary_samples,
-            baseline_is_live: d.report.baseline_is_live,
-            metrics: d
-                .report
-                .metrics
-                .iter()
-                .map(|m| MetricEvidence {
-                    name: m.name.clone(),
-                    verdict: m.verdict,
-                    test: m.test,
-                    method: m.method,
-                    p_value: m.result.map(|r| r.p_value),
-                    effect_size: m.result.and_then(|r| r.effect_size).map(|e| e.value),
-                    relative_change: m.headline.as_ref().map(|h| h.relative),
-                })
-                .collect(),
-        }
-    }
-}
+pub use crate::state::{LookRecord, MetricEvidence};
 
 /// How a backtest ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

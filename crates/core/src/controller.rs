@@ -11,7 +11,8 @@ use crate::config::CanaryConfig;
 use crate::error::ConfigError;
 use crate::judge::sequential::SequentialState;
 use crate::judge::{self, JudgeInput, Latest};
-use crate::observe::{Observation, SideObservations, check_side};
+use crate::look;
+use crate::observe::{SideObservations, check_side};
 use crate::policy::{self, Action, Decision, PhaseState};
 
 /// How a canary ended.
@@ -234,21 +235,14 @@ impl Replay {
         if self.state.outcome.is_some() {
             return None;
         }
-        accumulate(&mut self.phase_baseline, &interval.baseline);
-        accumulate(&mut self.phase_canary, &interval.canary);
-        accumulate_sorted(&mut self.all_baseline, &interval.baseline);
-        let share = self.state.weight(config) / 100.0;
-        let live = share < 1.0;
-        let input = JudgeInput {
-            baseline: if live {
-                &self.phase_baseline
-            } else {
-                &self.earlier_baseline
-            },
+        look::merge(&mut self.phase_baseline, &interval.baseline);
+        look::merge(&mut self.phase_canary, &interval.canary);
+        look::merge_sorted(&mut self.all_baseline, &interval.baseline);
+        let input = look::judge_input(look::Windows {
+            canary_weight: self.state.weight(config),
+            baseline: &self.phase_baseline,
             canary: &self.phase_canary,
-            canary_share: share,
-            baseline_share: if live { 1.0 - share } else { 1.0 },
-            baseline_is_live: live,
+            earlier_baseline: Some(&self.earlier_baseline),
             latest: Some(Latest {
                 baseline: &interval.baseline,
                 canary: &interval.canary,
@@ -256,7 +250,7 @@ impl Replay {
             }),
             shift_estimate: self.shift_estimate,
             phase_complete: self.state.phase_complete(config, interval.at_seconds),
-        };
+        });
         let (mut decision, mut new_phase) = self.state.look(config, interval.at_seconds, &input);
         if decision.requires_approval {
             // Backtests and the demo play an operator who approves at once.
@@ -264,7 +258,7 @@ impl Replay {
         }
         if new_phase {
             let finished = std::mem::take(&mut self.phase_baseline);
-            accumulate(&mut self.earlier_baseline, &finished);
+            look::merge(&mut self.earlier_baseline, &finished);
             self.phase_canary.clear();
         }
         Some(decision)
@@ -274,56 +268,6 @@ impl Replay {
 impl Default for Replay {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-fn accumulate(into: &mut SideObservations, from: &SideObservations) {
-    for (name, obs) in from {
-        match into.get_mut(name) {
-            // Shapes were checked against the config when the interval was parsed.
-            Some(existing) => {
-                let _ = existing.extend(obs);
-            }
-            None => {
-                into.insert(name.clone(), obs.clone());
-            }
-        }
-    }
-}
-
-/// Like [`accumulate`], keeping samples in ascending order (a merge per interval), so the
-/// sequential tests' quantile bounds need no sort of the whole history at each look.
-fn accumulate_sorted(into: &mut SideObservations, from: &SideObservations) {
-    for (name, obs) in from {
-        match (into.get_mut(name), obs) {
-            (Some(Observation::Samples(have)), Observation::Samples(new)) => {
-                let mut new = new.clone();
-                new.sort_unstable_by(f64::total_cmp);
-                let old = std::mem::take(have);
-                let (mut i, mut j) = (0, 0);
-                have.reserve(old.len() + new.len());
-                while i < old.len() || j < new.len() {
-                    if j >= new.len() || (i < old.len() && old[i] <= new[j]) {
-                        have.push(old[i]);
-                        i += 1;
-                    } else {
-                        have.push(new[j]);
-                        j += 1;
-                    }
-                }
-            }
-            (Some(existing), _) => {
-                let _ = existing.extend(obs);
-            }
-            (None, Observation::Samples(new)) => {
-                let mut new = new.clone();
-                new.sort_unstable_by(f64::total_cmp);
-                into.insert(name.clone(), Observation::Samples(new));
-            }
-            (None, _) => {
-                into.insert(name.clone(), obs.clone());
-            }
-        }
     }
 }
 

@@ -11,6 +11,7 @@ pub mod emf;
 pub mod error;
 pub mod hooks;
 pub mod judge;
+pub mod look;
 pub mod notify;
 pub mod observe;
 pub mod operator;
@@ -20,6 +21,7 @@ pub mod report;
 pub mod sequential;
 pub mod sim;
 pub mod soak;
+pub mod state;
 pub mod stats;
 pub mod step;
 

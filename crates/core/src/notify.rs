@@ -1,6 +1,8 @@
 //! Notifications: which events a decision raises, their subject lines, bodies and the message
-//! attributes subscribers filter on. Delivery (SNS) lives in an adapter; this module only
-//! composes messages.
+//! attributes subscribers filter on — for the judge's decisions, the controller's own events
+//! (failed looks, conflicts, approvals), operators' overrides and the post-promotion soak.
+//! This is the one composer of messages. Delivery, and every limit of the channel (SNS's
+//! subject length and alphabet), lives in an adapter.
 
 use std::collections::BTreeMap;
 
@@ -9,9 +11,6 @@ use serde::{Deserialize, Serialize};
 use crate::config::{CanaryConfig, MetricKind, Notifications};
 use crate::judge::{MetricReport, Verdict};
 use crate::policy::{Action, Decision};
-
-/// SNS limits subjects to 100 characters.
-const MAX_SUBJECT: usize = 100;
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,11 +40,35 @@ impl Event {
         }
     }
 
-    fn severity(self) -> &'static str {
+    /// The severity a decision's event carries.
+    pub fn severity(self) -> Level {
         match self {
-            Event::PhaseComplete | Event::Promoted => "info",
-            Event::RegressionDetected | Event::NeedsApproval => "warning",
-            Event::Rollback => "critical",
+            Event::PhaseComplete | Event::Promoted => Level::Info,
+            Event::RegressionDetected | Event::NeedsApproval => Level::Warning,
+            Event::Rollback => Level::Critical,
+        }
+    }
+}
+
+/// How urgent a notification is (the `severity` attribute).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    /// For the record.
+    Info,
+    /// Someone should look.
+    Warning,
+    /// Someone must act, or canary-gate acted on a regression.
+    Critical,
+}
+
+impl Level {
+    /// The attribute value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Info => "info",
+            Level::Warning => "warning",
+            Level::Critical => "critical",
         }
     }
 }
@@ -55,7 +78,7 @@ impl Event {
 pub struct Notification {
     /// The event.
     pub event: Event,
-    /// Subject line (at most 100 characters).
+    /// Subject line (the adapter fits it to the channel's limits).
     pub subject: String,
     /// Message body (the text report).
     pub body: String,
@@ -104,20 +127,75 @@ pub fn events_for(d: &Decision) -> Vec<Event> {
     events
 }
 
+/// The function, alias and canary version a config names, for subjects and attributes.
+struct Names {
+    function: String,
+    alias: String,
+    version: String,
+}
+
+impl Names {
+    fn of(config: &CanaryConfig) -> Self {
+        match &config.target {
+            Some(t) => Self {
+                function: t.function_name.clone(),
+                alias: t.alias.clone(),
+                version: t.canary_version.clone(),
+            },
+            None => Self {
+                function: "canary".to_string(),
+                alias: "-".to_string(),
+                version: String::new(),
+            },
+        }
+    }
+
+    /// "v42", or "canary" without a target.
+    fn version_label(&self) -> String {
+        if self.version.is_empty() {
+            "canary".to_string()
+        } else {
+            format!("v{}", self.version)
+        }
+    }
+}
+
+/// The one builder of a message: subject, body, the attributes every message carries
+/// (`event`, `severity`, `function`, `alias`) plus `extra`, and the event's channels.
+fn message(
+    config: &CanaryConfig,
+    event: Event,
+    level: Level,
+    subject: String,
+    body: String,
+    extra: &[(&str, &str)],
+) -> Notification {
+    let names = Names::of(config);
+    let mut attributes = BTreeMap::from([
+        ("event".to_string(), event.as_str().to_string()),
+        ("severity".to_string(), level.as_str().to_string()),
+        ("function".to_string(), names.function),
+        ("alias".to_string(), names.alias),
+    ]);
+    for (k, v) in extra {
+        attributes.insert(k.to_string(), v.to_string());
+    }
+    Notification {
+        event,
+        subject,
+        body,
+        attributes,
+        channels: config.notifications.channels(event).to_vec(),
+    }
+}
+
 /// Composes the notifications for a decision; `body` is the rendered report.
 pub fn compose(config: &CanaryConfig, d: &Decision, body: &str) -> Vec<Notification> {
-    let (function, alias, version) = match &config.target {
-        Some(t) => (
-            t.function_name.clone(),
-            t.alias.clone(),
-            format!("v{}", t.canary_version),
-        ),
-        None => ("canary".to_string(), "-".to_string(), "canary".to_string()),
-    };
+    let names = Names::of(config);
+    let (function, version) = (names.function.clone(), names.version_label());
     events_for(d)
         .into_iter()
         .map(|event| {
-            let channels = config.notifications.channels(event);
             let what = match event {
                 Event::PhaseComplete => format!("advanced to {}%", d.next_weight),
                 Event::RegressionDetected => format!("holding at {}%", d.canary_weight),
@@ -130,19 +208,117 @@ pub fn compose(config: &CanaryConfig, d: &Decision, body: &str) -> Vec<Notificat
                 subject.push_str(" — ");
                 subject.push_str(&worst);
             }
-            let attributes = BTreeMap::from([
-                ("event".to_string(), event.as_str().to_string()),
-                ("severity".to_string(), event.severity().to_string()),
-                ("function".to_string(), function.clone()),
-                ("alias".to_string(), alias.clone()),
-            ]);
-            Notification {
+            message(
+                config,
                 event,
-                subject: truncate(&subject, MAX_SUBJECT),
-                body: body.to_string(),
-                attributes,
-                channels: channels.to_vec(),
-            }
+                event.severity(),
+                subject,
+                body.to_string(),
+                &[],
+            )
+        })
+        .collect()
+}
+
+/// A notification about the controller itself (failed looks, conflicts, approvals, applied
+/// answers): the subject and body are `text`.
+pub fn operational(config: &CanaryConfig, event: Event, level: Level, text: &str) -> Notification {
+    let function = Names::of(config).function;
+    let function = if config.target.is_some() {
+        function
+    } else {
+        String::new()
+    };
+    message(
+        config,
+        event,
+        level,
+        format!("canary-gate: {function} {text}"),
+        text.to_string(),
+        &[],
+    )
+}
+
+/// The notification of an operator's override (`promote` or `rollback`), with the `actor`
+/// and `override` attributes.
+pub fn operator_override(
+    config: &CanaryConfig,
+    action: Action,
+    actor: &str,
+    cause: &str,
+    forced: bool,
+) -> Notification {
+    let n = Names::of(config);
+    let promote = action == Action::Promote;
+    let event = if promote {
+        Event::Promoted
+    } else {
+        Event::Rollback
+    };
+    let what = match (promote, forced) {
+        (true, true) => "force-promoted",
+        (true, false) => "promoted",
+        (false, _) => "rolled back",
+    };
+    let level = if forced || !promote {
+        Level::Critical
+    } else {
+        Level::Warning
+    };
+    let subject = format!(
+        "canary-gate: {} v{} {what} by operator {actor}",
+        n.function, n.version
+    );
+    let body = format!(
+        "Operator override on {}:{} (version {}).\n{cause}.\nExecution history keeps the same record.\n",
+        n.function, n.alias, n.version
+    );
+    message(
+        config,
+        event,
+        level,
+        subject,
+        body,
+        &[("actor", actor), ("override", action.as_str())],
+    )
+}
+
+/// What the post-promotion soak tells people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SoakNews {
+    /// The alias went back to the previous version.
+    RolledBack,
+    /// A regression that waits for an operator (`auto_rollback`).
+    NeedsOperator,
+    /// A critical metric fails at the hold tier; watched.
+    Suspect,
+}
+
+/// The soak's notifications for `d` (its events, channels and report body), with a subject
+/// saying what happened after the promotion and the `stage` attribute.
+pub fn soak(config: &CanaryConfig, d: &Decision, body: &str, news: SoakNews) -> Vec<Notification> {
+    let n = Names::of(config);
+    let baseline = config
+        .target
+        .as_ref()
+        .map(|t| t.baseline_version.as_str())
+        .unwrap_or_default();
+    let what = match news {
+        SoakNews::RolledBack => {
+            format!("rolled back to v{baseline} during post-promotion soak")
+        }
+        SoakNews::NeedsOperator => {
+            "regressed during post-promotion soak: needs an operator".to_string()
+        }
+        SoakNews::Suspect => "suspect during post-promotion soak".to_string(),
+    };
+    compose(config, d, body)
+        .into_iter()
+        .map(|mut m| {
+            m.subject = format!("canary-gate: {} v{} {what}", n.function, n.version);
+            m.attributes
+                .insert("stage".to_string(), "post_promotion_soak".to_string());
+            m
         })
         .collect()
 }
@@ -172,13 +348,4 @@ fn worst_change(d: &Decision) -> Option<String> {
     } else {
         format!("{label} up from zero")
     })
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(max - 1).collect();
-    out.push('…');
-    out
 }

@@ -10,13 +10,11 @@
 //! so a deployment never waits out the hook's hour. Errors become `Diagnostic`s with stable
 //! `error_type`s (`MalformedEvent`, `InvalidAppSpec`, `InvalidConfig`, `CanaryTooLong`, …).
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use canary_gate_aws::{CodeDeployHook, LambdaAliasRouter, StepFunctionsExecutions};
 use canary_gate_core::hooks::{
     self, CONFIG_ENV, HOOK_ENV, HookError, HookKind, HookOutcome, HookPorts, HookSettings,
 };
 use canary_gate_core::ports::{Deployments, Executions, LifecycleHook, TrafficRouter};
+use canary_gate_lambda::{Clients, diagnostic, env, now};
 use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn, tracing};
 use serde_json::Value;
 
@@ -57,11 +55,8 @@ where
             Ok(out)
         }
         Err(f) => {
-            tracing::error!(error_type = f.error_type(), reported = f.reported, "{f}");
-            Err(Diagnostic {
-                error_type: f.error_type().to_string(),
-                error_message: f.to_string(),
-            })
+            tracing::warn!(reported = f.reported, "the hook failed");
+            Err(diagnostic(f.error_type(), &f))
         }
     }
 }
@@ -77,26 +72,19 @@ fn settings(var: impl Fn(&str) -> Option<String>) -> Result<HookSettings, String
     })
 }
 
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
-    let sdk = canary_gate_aws::sdk_config().await;
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-    let machine = env(STATE_MACHINE_ENV);
+    let clients = Clients::load().await;
+    let machine = env::var(STATE_MACHINE_ENV);
+    // Wrong settings do not stop the function: each invocation then reports Failed.
     let settings = match &machine {
-        Some(_) => settings(env),
+        Some(_) => settings(env::var),
         None => Err(format!("{STATE_MACHINE_ENV} is not set")),
     };
-    let codedeploy = CodeDeployHook::new(aws_sdk_codedeploy::Client::new(&sdk));
-    let executions =
-        StepFunctionsExecutions::new(aws_sdk_sfn::Client::new(&sdk), machine.unwrap_or_default());
-    let router = LambdaAliasRouter::new(aws_sdk_lambda::Client::new(&sdk));
+    let codedeploy = clients.codedeploy();
+    let executions = clients.executions(machine.unwrap_or_default());
+    let router = clients.router();
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let ports = HookPorts {
             deployments: &codedeploy,

@@ -8,18 +8,15 @@
 //! was promoted), `CANARY_GATE_TOPIC_ARN` and optionally `CANARY_GATE_CHANNEL_TOPICS`
 //! (notifications), `CANARY_GATE_SCHEDULE_MINUTES` (the schedule's rate; default 5).
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use canary_gate_aws::{
-    CloudWatchMetrics, InvocationDurations, LambdaAliasRouter, SnsNotifier, StepFunctionsExecutions,
-};
 use canary_gate_core::ports::{Executions, MetricsSource, Notifier, TrafficRouter};
 use canary_gate_core::soak::{self, SoakPorts, SoakReport};
+use canary_gate_lambda::{Clients, diagnostic, env, now};
 use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn, tracing};
 use serde::Deserialize;
 
 // The soak's looks must settle at least as long as CloudWatch delays datapoints.
-const _: () = assert!(soak::SETTLE_SECONDS >= canary_gate_aws::DEFAULT_INGESTION_DELAY_SECONDS);
+const _: () =
+    assert!(soak::SETTLE_SECONDS >= canary_gate_lambda::aws::DEFAULT_INGESTION_DELAY_SECONDS);
 
 /// The schedule's rate in minutes when `CANARY_GATE_SCHEDULE_MINUTES` is not set.
 const DEFAULT_SCHEDULE_MINUTES: i64 = 5;
@@ -71,24 +68,17 @@ where
                 r.summary
             );
             for f in &r.notification_failures {
-                tracing::warn!(failure = f.as_str(), "notification failed");
+                tracing::warn!(
+                    error_type = f.kind.error_type(),
+                    what = f.what.as_str(),
+                    cause = f.cause.as_str(),
+                    "notification failed"
+                );
             }
             Ok(r)
         }
-        Err(e) => {
-            tracing::error!(error_type = e.error_type(), "{e}");
-            Err(Diagnostic {
-                error_type: e.error_type().to_string(),
-                error_message: e.to_string(),
-            })
-        }
+        Err(e) => Err(diagnostic(e.error_type(), &e)),
     }
-}
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// The schedule's rate in seconds, from `CANARY_GATE_SCHEDULE_MINUTES`.
@@ -107,28 +97,24 @@ fn schedule_seconds(minutes: Option<String>) -> Result<i64, String> {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
-    let sdk = canary_gate_aws::sdk_config().await;
-    let machine = std::env::var("CANARY_GATE_STATE_MACHINE_ARN").map_err(|_| {
-        Error::from("CANARY_GATE_STATE_MACHINE_ARN is not set: soak-check reads its executions")
-    })?;
-    let topic = std::env::var("CANARY_GATE_TOPIC_ARN").map_err(|_| {
-        Error::from("CANARY_GATE_TOPIC_ARN is not set: soak-check needs the notification topic")
-    })?;
-    let schedule = schedule_seconds(std::env::var("CANARY_GATE_SCHEDULE_MINUTES").ok())?;
-    let executions = StepFunctionsExecutions::new(aws_sdk_sfn::Client::new(&sdk), machine);
-    let mut metrics = CloudWatchMetrics::new(aws_sdk_cloudwatch::Client::new(&sdk))
-        .with_invocation_durations(InvocationDurations::new(
-            aws_sdk_cloudwatchlogs::Client::new(&sdk),
-        ));
+    let clients = Clients::load().await;
+    let machine = env::required(
+        "CANARY_GATE_STATE_MACHINE_ARN",
+        "soak-check reads its executions",
+    )?;
+    let topic = env::required(
+        "CANARY_GATE_TOPIC_ARN",
+        "soak-check needs the notification topic",
+    )?;
+    let schedule = schedule_seconds(env::var("CANARY_GATE_SCHEDULE_MINUTES"))?;
+    let executions = clients.executions(machine);
     // The soak only judges looks that have settled (`soak::SETTLE_SECONDS`), so the adapter
     // must not cut the end of each look off again.
-    metrics.ingestion_delay_seconds = 0;
-    let router = LambdaAliasRouter::new(aws_sdk_lambda::Client::new(&sdk));
-    let channels = canary_gate_aws::parse_channel_topics(
-        &std::env::var(canary_gate_aws::CHANNEL_TOPICS_ENV).unwrap_or_default(),
-    )?;
-    let notifier = SnsNotifier::new(aws_sdk_sns::Client::new(&sdk), topic).with_channels(channels);
+    let metrics = clients.metrics().with_ingestion_delay(0);
+    let router = clients.router();
+    let notifier = clients.notifier(topic)?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
+        // Any event starts a check; only an EventBridge event's time and type are logged.
         let trigger = serde_json::from_value(event.payload).unwrap_or_default();
         let ports = SoakPorts {
             executions: &executions,
@@ -219,6 +205,50 @@ mod tests {
             "{}",
             d.error_message
         );
+    }
+
+    #[tokio::test]
+    async fn a_malformed_promoted_state_is_invalid_state_naming_the_field() {
+        let sfn = SimulatedExecutions::new();
+        let fleet = lambda();
+        let config = canary_gate_core::config::CanaryConfig::from_json(include_str!(
+            "../../../examples/demo-config.json"
+        ))
+        .expect("config");
+        let exec = canary_gate_core::step::start(config, 0, None, &fleet)
+            .await
+            .expect("start");
+        let mut state = serde_json::to_value(&exec).expect("json");
+        state["run"]["phase"] = json!(7);
+        sfn.insert(ExecutionInfo {
+            id: "arn:exec:tampered".into(),
+            name: "tampered".into(),
+            status: RunStatus::Succeeded,
+            started_epoch: 0,
+            stopped_epoch: Some(1),
+            input: None,
+            output: Some(json!({ "execution": state })),
+            error: None,
+            cause: None,
+        });
+        let before = fleet.alias();
+        let ports = SoakPorts {
+            executions: &sfn,
+            metrics: &fleet,
+            router: &fleet,
+            notifier: &fleet,
+        };
+        let d = handler(ports, Trigger::default(), 300, 10_000)
+            .await
+            .expect_err("invalid state");
+        assert_eq!(d.error_type, "InvalidState");
+        assert!(
+            d.error_message.contains("$.execution.run.phase"),
+            "{}",
+            d.error_message
+        );
+        assert_eq!(fleet.alias(), before, "nothing written");
+        assert!(fleet.published().is_empty(), "nobody notified");
     }
 
     #[test]

@@ -4,7 +4,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use canary_gate_core::judge::sequential::SequentialState;
-use canary_gate_core::judge::{self, JudgeInput, Latest};
+use canary_gate_core::judge::{self, Latest};
+use canary_gate_core::look;
 use canary_gate_core::observe::Window;
 use canary_gate_core::policy::{self, PhaseState};
 use canary_gate_core::report::render_decision_text;
@@ -18,15 +19,13 @@ pub fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
     let window = Window::from_json(&read_text(&args.window)?, &config)
         .with_context(|| format!("invalid window {}", args.window.display()))?;
     let phase = &config.canary_phases[window.phase - 1];
-    let share = phase.traffic_percentage / 100.0;
-    let baseline_is_live = share < 1.0;
-    let input = JudgeInput {
+    // A single window holds the phase's baseline (live, or the earlier one at 100 %) and is
+    // one look of the sequential tests.
+    let input = look::judge_input(look::Windows {
+        canary_weight: phase.traffic_percentage,
         baseline: &window.baseline,
         canary: &window.canary,
-        canary_share: share,
-        baseline_share: if baseline_is_live { 1.0 - share } else { 1.0 },
-        baseline_is_live,
-        // A single window is one look of the sequential tests.
+        earlier_baseline: None,
         latest: Some(Latest {
             baseline: &window.baseline,
             canary: &window.canary,
@@ -36,7 +35,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
         phase_complete: window
             .elapsed_seconds
             .is_none_or(|e| e >= phase.duration_seconds),
-    };
+    });
     let report = judge::judge_with_state(&config, &input, &mut SequentialState::default());
     let elapsed = window.elapsed_seconds.unwrap_or(phase.duration_seconds);
     let state = PhaseState {

@@ -340,6 +340,12 @@ impl CanaryConfig {
         Ok(config)
     }
 
+    /// Validates a configuration that was built or deserialised without [`Self::from_json`]
+    /// (a carried state, say). Errors name the JSON path at fault.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        validate::validate(self)
+    }
+
     /// Looks up a metric by name.
     pub fn metric(&self, name: &str) -> Option<&MetricConfig> {
         self.metrics.iter().find(|m| m.name == name)

@@ -28,7 +28,7 @@ use crate::config::{CanaryConfig, Target};
 use crate::error::ConfigError;
 use crate::operator::{canary_on_alias, execution_name};
 use crate::ports::{Deployments, Executions, LifecycleHook, PortError, RunStatus, TrafficRouter};
-use crate::step::HookRef;
+use crate::state::HookRef;
 
 pub use appspec::{AppSpecError, AppSpecTarget};
 

@@ -14,13 +14,14 @@ use thiserror::Error;
 
 use crate::config::{CanaryConfig, Target};
 use crate::judge::Verdict;
-use crate::notify::{Event, Notification};
+use crate::notify;
 use crate::policy::Action;
 use crate::ports::{
     ExecutionInfo, Executions, HistoryEvent, HistoryKind, Notifier, PortError, RunStatus,
     TrafficRouter,
 };
-use crate::step::{Execution, StepError, apply_override};
+use crate::state::{DeliveryFailure, Execution};
+use crate::step::{StepError, apply_override};
 
 /// The error a stop records when an operator rolled the canary back.
 pub const ABORTED_ERROR: &str = "CanaryAbortedByOperator";
@@ -76,7 +77,8 @@ pub enum OperatorError {
 /// An approval the state machine waits for.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PendingApproval {
-    /// The task token to answer with.
+    /// The task token to answer with: a bearer credential, never printed.
+    #[serde(skip_serializing)]
     pub task_token: String,
     /// The action that waits.
     pub action: Action,
@@ -99,6 +101,9 @@ pub struct DecisionEntry {
     pub weight: Option<f64>,
     /// Why.
     pub summary: String,
+    /// Notifications and CodeDeploy reports that failed in this step.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<DeliveryFailure>,
 }
 
 /// What `status` shows.
@@ -134,6 +139,8 @@ pub struct CanaryStatus {
     pub timeout_left_seconds: Option<i64>,
     /// An approval it waits for.
     pub pending_approval: Option<PendingApproval>,
+    /// Notifications and CodeDeploy reports that failed in the latest step.
+    pub delivery_failures: Vec<DeliveryFailure>,
     /// The error it ended with.
     pub error: Option<String>,
     /// The cause it ended with.
@@ -147,8 +154,9 @@ pub fn latest_execution(events: &[HistoryEvent]) -> Option<Execution> {
         .iter()
         .rev()
         .filter(|e| e.kind == HistoryKind::StateExited)
-        .filter_map(|e| e.detail.as_ref()?.get("execution").cloned())
-        .find_map(|v| serde_json::from_value(v).ok())
+        .filter_map(|e| e.detail.as_ref()?.get("execution"))
+        // A state that does not validate is not the canary's (and would mislead).
+        .find_map(|v| Execution::from_value(v).ok())
 }
 
 /// The decisions of a canary, oldest first: every state output with an action, and the
@@ -164,7 +172,7 @@ pub fn decisions(events: &[HistoryEvent]) -> Vec<DecisionEntry> {
                 };
                 let exec: Option<Execution> = detail
                     .get("execution")
-                    .and_then(|v| serde_json::from_value(v.clone()).ok());
+                    .and_then(|v| Execution::from_value(v).ok());
                 let summary = detail
                     .get("summary")
                     .and_then(Value::as_str)
@@ -181,6 +189,7 @@ pub fn decisions(events: &[HistoryEvent]) -> Vec<DecisionEntry> {
                     phase: exec.as_ref().map(|x| x.run.phase),
                     weight: exec.as_ref().map(|x| x.run.weight(&x.config)),
                     summary,
+                    failures: exec.map(|x| x.delivery_failures).unwrap_or_default(),
                 });
             }
             HistoryKind::Failed
@@ -197,6 +206,7 @@ pub fn decisions(events: &[HistoryEvent]) -> Vec<DecisionEntry> {
                     phase: None,
                     weight: Some(if promoted { 100.0 } else { 0.0 }),
                     summary: e.cause.clone().unwrap_or_default(),
+                    failures: Vec::new(),
                 });
             }
             _ => {}
@@ -307,6 +317,7 @@ pub fn status(info: &ExecutionInfo, events: &[HistoryEvent], now_epoch: i64) -> 
         } else {
             None
         },
+        delivery_failures: exec.map(|x| x.delivery_failures).unwrap_or_default(),
         error: info.error.clone(),
         cause: info.cause.clone(),
     }
@@ -505,7 +516,7 @@ where
         executions.stop(id, ours, &cause).await?;
     }
     apply_override(exec.clone(), action, now_epoch, router).await?;
-    let notification = override_notification(&exec, action, actor, &cause, forced);
+    let notification = notify::operator_override(&exec.config, action, actor, &cause, forced);
     let notification_error = notifier
         .publish(&notification)
         .await
@@ -520,67 +531,6 @@ where
         stopped,
         notification_error,
     })
-}
-
-/// The notification of an operator's override, with the `actor` attribute.
-pub fn override_notification(
-    exec: &Execution,
-    action: Action,
-    actor: &str,
-    cause: &str,
-    forced: bool,
-) -> Notification {
-    let (function, alias, version) = exec
-        .config
-        .target
-        .as_ref()
-        .map(|t| {
-            (
-                t.function_name.clone(),
-                t.alias.clone(),
-                t.canary_version.clone(),
-            )
-        })
-        .unwrap_or_default();
-    let event = if action == Action::Promote {
-        Event::Promoted
-    } else {
-        Event::Rollback
-    };
-    let what = if action == Action::Promote {
-        if forced { "force-promoted" } else { "promoted" }
-    } else {
-        "rolled back"
-    };
-    let severity = if forced || action != Action::Promote {
-        "critical"
-    } else {
-        "warning"
-    };
-    let subject: String = format!("canary-gate: {function} v{version} {what} by operator {actor}")
-        .chars()
-        .take(100)
-        .collect();
-    let body = format!(
-        "Operator override on {function}:{alias} (version {version}).\n{cause}.\nExecution history keeps the same record.\n"
-    );
-    Notification {
-        event,
-        subject,
-        body,
-        attributes: [
-            ("event", event.as_str()),
-            ("severity", severity),
-            ("function", function.as_str()),
-            ("alias", alias.as_str()),
-            ("actor", actor),
-            ("override", action.as_str()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect(),
-        channels: exec.config.notifications.channels(event).to_vec(),
-    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 use std::sync::Mutex;
 
 use super::*;
+use crate::notify::{Event, Notification};
 use crate::sim::{Fleet, MetricNames, Scenario, SimulatedLambda, run_ready};
 use crate::step::{look, start as start_canary};
 

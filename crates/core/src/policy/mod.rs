@@ -116,31 +116,11 @@ pub fn decide(config: &CanaryConfig, report: JudgeReport, state: &PhaseState) ->
         min_samples: phase.min_samples,
         report,
     };
-    let failing: Vec<&MetricReport> = d
-        .report
-        .metrics
-        .iter()
-        .filter(|m| m.verdict == Verdict::Fail)
-        .collect();
-    let critical_fail: Vec<&MetricReport> =
-        failing.iter().copied().filter(|m| m.critical).collect();
-    let rollback_tier: Vec<&MetricReport> = critical_fail
-        .iter()
-        .copied()
-        .filter(|m| m.severity == Some(Severity::Rollback))
-        .collect();
-
-    if !rollback_tier.is_empty() || (failing.len() >= 2 && !critical_fail.is_empty()) {
-        let why = if rollback_tier.is_empty() {
-            format!("several metrics fail ({})", names(&failing))
-        } else {
-            format!(
-                "critical regression at the rollback tier: {}",
-                names(&rollback_tier)
-            )
-        };
+    let failures = Failures::of(&d.report);
+    if let Some(why) = failures.immediate_rollback() {
         return rollback(config, d, why);
     }
+    let critical_fail = failures.critical.clone();
     if !critical_fail.is_empty() {
         let why = format!("critical metric failing: {}", names(&critical_fail));
         if state.hold_seconds >= phase.duration_seconds {
@@ -242,7 +222,7 @@ pub fn decide(config: &CanaryConfig, report: JudgeReport, state: &PhaseState) ->
 }
 
 fn rollback(config: &CanaryConfig, mut d: Decision, why: String) -> Decision {
-    if !config.auto_rollback.enabled {
+    if rollback_mode(config) == RollbackMode::Disabled {
         d.action = Action::Hold;
         d.requires_approval = true;
         d.reason = format!("{why}; automatic rollback is disabled: holding for an operator");
@@ -251,7 +231,7 @@ fn rollback(config: &CanaryConfig, mut d: Decision, why: String) -> Decision {
     d.action = Action::Rollback;
     d.next_weight = 0.0;
     d.wait_seconds = 0;
-    d.requires_approval = config.auto_rollback.requires_ops_confirmation;
+    d.requires_approval = rollback_mode(config) == RollbackMode::NeedsConfirmation;
     d.reason = if d.requires_approval {
         format!(
             "{why}: rolling back once an operator confirms (automatically after {} s)",
@@ -269,6 +249,106 @@ fn names(metrics: &[&MetricReport]) -> String {
         .map(|m| m.name.as_str())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// How the config lets a rollback happen (`auto_rollback`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RollbackMode {
+    /// canary-gate rolls back on its own.
+    Automatic,
+    /// canary-gate rolls back once an operator confirms (or the confirmation times out).
+    NeedsConfirmation,
+    /// Never on its own: an operator decides.
+    Disabled,
+}
+
+/// The config's rollback mode.
+pub fn rollback_mode(config: &CanaryConfig) -> RollbackMode {
+    let a = &config.auto_rollback;
+    match (a.enabled, a.requires_ops_confirmation) {
+        (false, _) => RollbackMode::Disabled,
+        (true, true) => RollbackMode::NeedsConfirmation,
+        (true, false) => RollbackMode::Automatic,
+    }
+}
+
+/// The failing metrics of a report, as the rules read them.
+#[derive(Debug, Clone)]
+pub struct Failures<'a> {
+    /// Every failing metric.
+    pub failing: Vec<&'a MetricReport>,
+    /// The failing critical metrics.
+    pub critical: Vec<&'a MetricReport>,
+    /// The failing critical metrics at the rollback tier.
+    pub rollback_tier: Vec<&'a MetricReport>,
+}
+
+impl<'a> Failures<'a> {
+    /// Sorts a report's failures.
+    pub fn of(report: &'a JudgeReport) -> Self {
+        let failing: Vec<&MetricReport> = report
+            .metrics
+            .iter()
+            .filter(|m| m.verdict == Verdict::Fail)
+            .collect();
+        let critical: Vec<&MetricReport> = failing.iter().copied().filter(|m| m.critical).collect();
+        let rollback_tier = critical
+            .iter()
+            .copied()
+            .filter(|m| m.severity == Some(Severity::Rollback))
+            .collect();
+        Self {
+            failing,
+            critical,
+            rollback_tier,
+        }
+    }
+
+    /// Rule 1, shared by the phases and the post-promotion soak: a critical metric failing at
+    /// the rollback tier, or two failing metrics of which one is critical, rolls back at once.
+    /// Returns why, when it applies.
+    pub fn immediate_rollback(&self) -> Option<String> {
+        if !self.rollback_tier.is_empty() {
+            Some(format!(
+                "critical regression at the rollback tier: {}",
+                names(&self.rollback_tier)
+            ))
+        } else if self.failing.len() >= 2 && !self.critical.is_empty() {
+            Some(format!("several metrics fail ({})", names(&self.failing)))
+        } else {
+            None
+        }
+    }
+}
+
+/// How one look of the post-promotion soak stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SoakFinding {
+    /// Nothing critical fails.
+    Healthy,
+    /// A critical metric fails at the hold tier: watched until the soak ends.
+    Suspect(String),
+    /// A regression: roll back (as `auto_rollback` allows).
+    Regressed(String),
+}
+
+/// The soak's rule: rule 1 of the phases rolls back at once; a critical failure at the hold
+/// tier is watched and rolls back if it still fails at the soak's last look (the soak's
+/// counterpart of a hold outlasting its phase).
+pub fn soak_finding(report: &JudgeReport, final_look: bool) -> SoakFinding {
+    let f = Failures::of(report);
+    if let Some(why) = f.immediate_rollback() {
+        SoakFinding::Regressed(why)
+    } else if !f.critical.is_empty() && final_look {
+        SoakFinding::Regressed(format!(
+            "critical metric(s) {} still fail when the soak ends",
+            names(&f.critical)
+        ))
+    } else if !f.critical.is_empty() {
+        SoakFinding::Suspect(format!("critical metric(s) {} fail", names(&f.critical)))
+    } else {
+        SoakFinding::Healthy
+    }
 }
 
 #[cfg(test)]

@@ -5,10 +5,10 @@
 
 use serde_json::Value;
 
-use crate::backtest::{Ending, LookRecord};
+use crate::backtest::Ending;
 use crate::config::CanaryConfig;
 use crate::policy::Decision;
-use crate::step::{Execution, StepOutput};
+use crate::state::{Execution, LookRecord, StepOutput};
 
 /// Everything a report shows.
 #[derive(Debug, Clone, PartialEq)]

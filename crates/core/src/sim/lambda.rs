@@ -8,7 +8,6 @@ use super::Fleet;
 use crate::config::{CanaryConfig, Target};
 use crate::controller::Interval;
 use crate::notify::Notification;
-use crate::observe::SideObservations;
 use crate::ports::{
     AliasState, Fetched, MetricsSource, Notifier, PortError, TimeRange, TrafficRouter,
 };
@@ -109,19 +108,6 @@ impl SimulatedLambda {
     }
 }
 
-fn add(into: &mut SideObservations, from: &SideObservations) {
-    for (k, v) in from {
-        match into.get_mut(k) {
-            Some(existing) => {
-                let _ = existing.extend(v);
-            }
-            None => {
-                into.insert(k.clone(), v.clone());
-            }
-        }
-    }
-}
-
 impl MetricsSource for SimulatedLambda {
     async fn fetch(
         &self,
@@ -137,8 +123,8 @@ impl MetricsSource for SimulatedLambda {
             .filter(|(end, _)| *end > range.start && *end <= range.end)
         {
             let _ = end;
-            add(&mut out.baseline, &interval.baseline);
-            add(&mut out.canary, &interval.canary);
+            crate::look::merge(&mut out.baseline, &interval.baseline);
+            crate::look::merge(&mut out.canary, &interval.canary);
         }
         out.notes
             .push("simulated fleet: per-invocation samples".to_string());

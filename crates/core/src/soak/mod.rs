@@ -34,16 +34,17 @@ use thiserror::Error;
 
 use crate::config::{AnalysisMethod, CanaryConfig, Target};
 use crate::judge::sequential::SequentialState;
-use crate::judge::{self, JudgeInput, JudgeReport, Latest, MetricReport, Severity, Verdict};
-use crate::notify;
+use crate::judge::{self, JudgeReport, Latest};
+use crate::look;
+use crate::notify::{self, SoakNews};
 use crate::observe::SideObservations;
-use crate::policy::{Action, Decision};
+use crate::policy::{self, Action, Decision, RollbackMode, SoakFinding};
 use crate::ports::{
     ExecutionInfo, Executions, MetricsSource, Notifier, PortError, RunStatus, TimeRange,
     TrafficRouter,
 };
 use crate::report::render_decision_text;
-use crate::step::Execution;
+use crate::state::{DeliveryFailure, Execution, StateError};
 
 /// The most looks one soak is cut into (each is one metrics fetch per run).
 pub const MAX_LOOKS: u64 = 24;
@@ -118,7 +119,7 @@ pub struct SoakReport {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report: Option<String>,
     /// Notifications that could not be published (the run still succeeded).
-    pub notification_failures: Vec<String>,
+    pub notification_failures: Vec<DeliveryFailure>,
 }
 
 impl SoakReport {
@@ -151,6 +152,14 @@ pub enum SoakError {
         /// Why.
         message: String,
     },
+    /// The promoting execution's canary state is malformed.
+    #[error("execution {id}: {error}")]
+    InvalidState {
+        /// The execution.
+        id: String,
+        /// What is wrong, and where.
+        error: StateError,
+    },
     /// Metrics could not be read.
     #[error("metrics unavailable: {0}")]
     Metrics(PortError),
@@ -170,6 +179,7 @@ impl SoakError {
             }
             SoakError::Executions(_) => "ExecutionsUnavailable",
             SoakError::Unreadable { .. } => "UnreadableExecution",
+            SoakError::InvalidState { .. } => "InvalidState",
             SoakError::Metrics(_) => "MetricsUnavailable",
             SoakError::Routing(_) => "RoutingFailed",
         }
@@ -198,8 +208,10 @@ pub fn promotion_of(info: &ExecutionInfo) -> Result<Promotion, SoakError> {
         .as_ref()
         .and_then(|o| o.get("execution"))
         .ok_or_else(|| unreadable("no `execution` in the output".into()))?;
-    let state: Execution =
-        serde_json::from_value(value.clone()).map_err(|e| unreadable(e.to_string()))?;
+    let state = Execution::from_value(value).map_err(|error| SoakError::InvalidState {
+        id: info.id.clone(),
+        error: error.under("$.execution"),
+    })?;
     if state.config.target.is_none() {
         return Err(unreadable("the config has no target".into()));
     }
@@ -239,65 +251,6 @@ pub fn look_ends(promoted: i64, soak_end: i64, step: i64, horizon: i64) -> Vec<i
         out.push(at);
     }
     out
-}
-
-/// How a look's report stands.
-#[derive(Debug, Clone, PartialEq)]
-enum Finding {
-    Healthy,
-    Suspect(String),
-    Regressed(String),
-}
-
-fn names(ms: &[&MetricReport]) -> String {
-    ms.iter()
-        .map(|m| m.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn finding(report: &JudgeReport, final_look: bool) -> Finding {
-    let failing: Vec<&MetricReport> = report
-        .metrics
-        .iter()
-        .filter(|m| m.verdict == Verdict::Fail)
-        .collect();
-    let critical: Vec<&MetricReport> = failing.iter().copied().filter(|m| m.critical).collect();
-    let rollback_tier: Vec<&MetricReport> = critical
-        .iter()
-        .copied()
-        .filter(|m| m.severity == Some(Severity::Rollback))
-        .collect();
-    if !rollback_tier.is_empty() {
-        Finding::Regressed(format!(
-            "critical regression at the rollback tier: {}",
-            names(&rollback_tier)
-        ))
-    } else if failing.len() >= 2 && !critical.is_empty() {
-        Finding::Regressed(format!("several metrics fail ({})", names(&failing)))
-    } else if !critical.is_empty() && final_look {
-        Finding::Regressed(format!(
-            "critical metric(s) {} still fail when the soak ends",
-            names(&critical)
-        ))
-    } else if !critical.is_empty() {
-        Finding::Suspect(format!("critical metric(s) {} fail", names(&critical)))
-    } else {
-        Finding::Healthy
-    }
-}
-
-fn merge(into: &mut SideObservations, from: &SideObservations) {
-    for (k, v) in from {
-        match into.get_mut(k) {
-            Some(existing) => {
-                let _ = existing.extend(v);
-            }
-            None => {
-                into.insert(k.clone(), v.clone());
-            }
-        }
-    }
 }
 
 /// The adapters a soak check needs.
@@ -414,23 +367,22 @@ where
     let mut state: SequentialState = promotion.state.run.sequential.clone();
     let mut canary = SideObservations::new();
     let mut first_failing: Option<usize> = None;
-    let mut judged: Option<(usize, JudgeReport, Finding)> = None;
+    let mut judged: Option<(usize, JudgeReport, SoakFinding)> = None;
     let mut start = promoted;
     for (i, &end) in ends.iter().enumerate() {
         let newest = i + 1 == ends.len();
         let chunk = fetch(start, end).await.map_err(SoakError::Metrics)?;
         start = end;
-        merge(&mut canary, &chunk.canary);
+        look::merge(&mut canary, &chunk.canary);
         if !sequential && !newest {
             continue;
         }
         let final_look = end >= soak_end;
-        let input = JudgeInput {
+        let input = look::judge_input(look::Windows {
+            canary_weight: 100.0,
             baseline: &baseline.baseline,
             canary: &canary,
-            canary_share: 1.0,
-            baseline_share: 1.0,
-            baseline_is_live: false,
+            earlier_baseline: Some(&baseline.baseline),
             latest: sequential.then_some(Latest {
                 baseline: &chunk.baseline,
                 canary: &chunk.canary,
@@ -438,13 +390,13 @@ where
             }),
             shift_estimate: newest,
             phase_complete: final_look,
-        };
+        });
         let report = judge::judge_with_state(config, &input, &mut state);
-        let f = finding(&report, final_look);
-        if f != Finding::Healthy && first_failing.is_none() {
+        let f = policy::soak_finding(&report, final_look);
+        if f != SoakFinding::Healthy && first_failing.is_none() {
             first_failing = Some(i);
         }
-        let stop = matches!(f, Finding::Regressed(_));
+        let stop = matches!(f, SoakFinding::Regressed(_));
         judged = Some((i, report, f));
         if stop {
             break;
@@ -458,24 +410,23 @@ where
     // Only the run that first sees the first failing look tells people about it.
     let first_seen_now =
         first_failing.is_some_and(|i| ends[i] + SETTLE_SECONDS > now_epoch - schedule_seconds);
-    let may_roll_back =
-        config.auto_rollback.enabled && !config.auto_rollback.requires_ops_confirmation;
+    let may_roll_back = policy::rollback_mode(config) == RollbackMode::Automatic;
     let (status, action, why) = match &f {
-        Finding::Healthy if final_look => (
+        SoakFinding::Healthy if final_look => (
             SoakStatus::Passed,
             Action::Promote,
             "the soak passed".to_string(),
         ),
-        Finding::Healthy => (
+        SoakFinding::Healthy => (
             SoakStatus::Watching,
             Action::Continue,
             "healthy so far".to_string(),
         ),
-        Finding::Suspect(why) => (SoakStatus::Suspect, Action::Hold, why.clone()),
-        Finding::Regressed(why) if may_roll_back => {
+        SoakFinding::Suspect(why) => (SoakStatus::Suspect, Action::Hold, why.clone()),
+        SoakFinding::Regressed(why) if may_roll_back => {
             (SoakStatus::RolledBack, Action::Rollback, why.clone())
         }
-        Finding::Regressed(why) => (
+        SoakFinding::Regressed(why) => (
             SoakStatus::RegressionNeedsOperator,
             Action::Hold,
             format!("{why}; auto_rollback asks for an operator, so the alias stays"),
@@ -523,27 +474,15 @@ where
         _ => false,
     };
     if notify_now {
-        let what = match status {
-            SoakStatus::RolledBack => format!(
-                "rolled back to v{} during post-promotion soak",
-                target.baseline_version
-            ),
-            SoakStatus::RegressionNeedsOperator => {
-                "regressed during post-promotion soak: needs an operator".to_string()
-            }
-            _ => "suspect during post-promotion soak".to_string(),
+        let news = match status {
+            SoakStatus::RolledBack => SoakNews::RolledBack,
+            SoakStatus::RegressionNeedsOperator => SoakNews::NeedsOperator,
+            _ => SoakNews::Suspect,
         };
-        for mut n in notify::compose(config, &decision, &text) {
-            let subject = format!(
-                "canary-gate: {} v{} {what}",
-                target.function_name, target.canary_version
-            );
-            n.subject = subject.chars().take(100).collect();
-            n.attributes
-                .insert("stage".to_string(), "post_promotion_soak".to_string());
+        for n in notify::soak(config, &decision, &text, news) {
             if let Err(e) = p.notifier.publish(&n).await {
                 out.notification_failures
-                    .push(format!("{}: {e}", n.event.as_str()));
+                    .push(DeliveryFailure::notification(n.event.as_str(), e));
             }
         }
     }

@@ -6,85 +6,22 @@
 //! never overwrite another writer), weights are set, never added, and a failed notification
 //! is recorded but never blocks or undoes a rollback.
 
+pub mod events;
 pub mod ops;
 
-use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::backtest::LookRecord;
 use crate::config::AnalysisMethod;
 use crate::config::{CanaryConfig, Target};
 use crate::controller::{Outcome, RunState};
-use crate::judge::{JudgeInput, Latest};
+use crate::judge::Latest;
+use crate::look;
 use crate::notify::{self, Notification};
 use crate::policy::{Action, Decision};
 use crate::ports::{AliasState, MetricsSource, Notifier, PortError, TimeRange, TrafficRouter};
 use crate::report::render_decision_text;
-
-/// Most recent look records kept in the execution state (Step Functions passes at most
-/// 256 KB between states).
-const HISTORY_LIMIT: usize = 50;
-
-/// A CodeDeploy lifecycle hook that started the canary.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HookRef {
-    /// Deployment id.
-    pub deployment_id: String,
-    /// Lifecycle event hook execution id.
-    pub lifecycle_event_hook_execution_id: String,
-}
-
-/// Everything the state machine carries between looks.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Execution {
-    /// The canary's config (validated).
-    pub config: CanaryConfig,
-    /// Where the canary stands.
-    pub run: RunState,
-    /// Wall-clock start of the canary, seconds since the Unix epoch.
-    pub started_epoch: i64,
-    /// The alias revision canary-gate itself last wrote or read.
-    pub alias_revision: String,
-    /// The most recent looks, oldest first.
-    pub history: Vec<LookRecord>,
-    /// Set when a CodeDeploy hook started the canary.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hook: Option<HookRef>,
-    /// When looks started failing (cleared by the next successful look).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_since: Option<i64>,
-    /// When the previous look happened.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_look_epoch: Option<i64>,
-    /// Where the data the sequential tests have taken in end: the next look's increment
-    /// starts here, so minutes the metrics source left out (still being ingested) are read
-    /// later instead of never.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data_through_epoch: Option<i64>,
-    /// The latest decision with its full evidence (for reports of the canary).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_decision: Option<Box<Decision>>,
-}
-
-/// What a step returns to the state machine.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StepOutput {
-    /// The updated execution state.
-    pub execution: Execution,
-    /// The action taken (`continue`, `advance`, …).
-    pub action: Action,
-    /// The decision was not applied: an operator must approve it first.
-    pub awaiting_approval: bool,
-    /// Seconds to wait before the next look.
-    pub wait_seconds: u64,
-    /// The text report of this look.
-    pub report: String,
-    /// Notifications that could not be published (the step still succeeded).
-    pub notification_failures: Vec<String>,
-}
+pub use crate::state::{DeliveryFailure, Execution, HookRef, StepOutput};
+use crate::state::{HISTORY_LIMIT, LookRecord, StateError};
 
 /// Why a step could not complete.
 #[derive(Debug, Error, PartialEq)]
@@ -134,6 +71,12 @@ pub enum StepError {
     /// The alias could not be read or written.
     #[error("traffic routing failed: {0}")]
     Routing(PortError),
+    /// CodeDeploy did not take a lifecycle status.
+    #[error("reporting to CodeDeploy failed: {0}")]
+    HookReport(PortError),
+    /// The state the state machine carried is malformed.
+    #[error("{0}")]
+    InvalidState(StateError),
 }
 
 impl StepError {
@@ -147,7 +90,13 @@ impl StepError {
             StepError::CanaryInProgress { .. } => "CanaryInProgress",
             StepError::UnexpectedBaseline { .. } => "UnexpectedBaseline",
             StepError::Finished(_) => "CanaryFinished",
-            StepError::Metrics(e) | StepError::Routing(e) if e.is_transient() => "Transient",
+            StepError::InvalidState(_) => "InvalidState",
+            StepError::Metrics(e) | StepError::Routing(e) | StepError::HookReport(e)
+                if e.is_transient() =>
+            {
+                "Transient"
+            }
+            StepError::HookReport(_) => "HookReportFailed",
             StepError::Metrics(_) => "MetricsUnavailable",
             StepError::Routing(_) => "RoutingFailed",
         }
@@ -198,6 +147,7 @@ pub async fn start<R: TrafficRouter>(
         last_look_epoch: None,
         data_through_epoch: None,
         last_decision: None,
+        delivery_failures: Vec::new(),
     })
 }
 
@@ -253,71 +203,34 @@ where
 
     let at = (now_epoch - exec.started_epoch).max(0) as u64;
     let phase_start = exec.started_epoch + exec.run.phase_started_at as i64;
-    let full = exec.run.full_traffic(&exec.config);
-    let phase_range = TimeRange {
-        start: phase_start,
-        end: now_epoch,
+    let ranges = look::ranges(
+        look::Clock {
+            started: exec.started_epoch,
+            phase_start,
+            data_through: exec.data_through_epoch,
+            now: now_epoch,
+        },
+        exec.run.full_traffic(&exec.config),
+        exec.config.analysis.method == AnalysisMethod::Sequential,
+    );
+    let fetch = |range: TimeRange| metrics.fetch(&exec.config, &target, range);
+    let fetched = fetch(ranges.phase).await.map_err(StepError::Metrics)?;
+    let earlier = match ranges.earlier {
+        Some(r) => Some(fetch(r).await.map_err(StepError::Metrics)?),
+        None => None,
     };
-    let fetched = metrics
-        .fetch(&exec.config, &target, phase_range)
-        .await
-        .map_err(StepError::Metrics)?;
-    // At full traffic there is no live baseline: compare against the baseline observed
-    // before this phase.
-    let earlier = if full {
-        let range = TimeRange {
-            start: exec.started_epoch,
-            end: phase_start,
-        };
-        Some(
-            metrics
-                .fetch(&exec.config, &target, range)
-                .await
-                .map_err(StepError::Metrics)?,
-        )
-    } else {
-        None
+    let sequential = match ranges.sequential {
+        Some((increment, all)) => Some((
+            fetch(increment).await.map_err(StepError::Metrics)?,
+            fetch(all).await.map_err(StepError::Metrics)?,
+        )),
+        None => None,
     };
-    // Sequential analysis also needs what arrived since the previous look and the whole
-    // baseline so far.
-    let sequential = if exec.config.analysis.method == AnalysisMethod::Sequential {
-        let since = exec
-            .data_through_epoch
-            .unwrap_or(phase_start)
-            .max(phase_start);
-        let latest = metrics
-            .fetch(
-                &exec.config,
-                &target,
-                TimeRange {
-                    start: since,
-                    end: now_epoch,
-                },
-            )
-            .await
-            .map_err(StepError::Metrics)?;
-        let all = metrics
-            .fetch(
-                &exec.config,
-                &target,
-                TimeRange {
-                    start: exec.started_epoch,
-                    end: now_epoch,
-                },
-            )
-            .await
-            .map_err(StepError::Metrics)?;
-        Some((latest, all))
-    } else {
-        None
-    };
-    let share = exec.run.weight(&exec.config) / 100.0;
-    let input = JudgeInput {
-        baseline: earlier.as_ref().map_or(&fetched.baseline, |e| &e.baseline),
+    let input = look::judge_input(look::Windows {
+        canary_weight: exec.run.weight(&exec.config),
+        baseline: &fetched.baseline,
         canary: &fetched.canary,
-        canary_share: share,
-        baseline_share: if full { 1.0 } else { 1.0 - share },
-        baseline_is_live: !full,
+        earlier_baseline: earlier.as_ref().map(|e| &e.baseline),
         latest: sequential.as_ref().map(|(latest, all)| Latest {
             baseline: &latest.baseline,
             canary: &latest.canary,
@@ -325,7 +238,7 @@ where
         }),
         shift_estimate: true,
         phase_complete: exec.run.phase_complete(&exec.config, at),
-    };
+    });
     let (decision, _) = exec.run.look(&exec.config, at, &input);
     exec.error_since = None;
     exec.last_look_epoch = Some(now_epoch);
@@ -339,6 +252,7 @@ where
     let report = render_decision_text(&exec.config, &decision);
     let notification_failures =
         publish_all(notifier, notify::compose(&exec.config, &decision, &report)).await;
+    exec.delivery_failures = notification_failures.clone();
     exec.history.push(LookRecord::from_decision(at, &decision));
     exec.last_decision = Some(Box::new(decision.clone()));
     if exec.history.len() > HISTORY_LIMIT {
@@ -388,11 +302,14 @@ async fn apply<R: TrafficRouter>(
 }
 
 /// Publishes every notification; failures are collected, never raised.
-async fn publish_all<N: Notifier>(notifier: &N, notifications: Vec<Notification>) -> Vec<String> {
+async fn publish_all<N: Notifier>(
+    notifier: &N,
+    notifications: Vec<Notification>,
+) -> Vec<DeliveryFailure> {
     let mut failures = Vec::new();
     for n in &notifications {
         if let Err(e) = notifier.publish(n).await {
-            failures.push(format!("{}: {e}", n.event.as_str()));
+            failures.push(DeliveryFailure::notification(n.event.as_str(), e));
         }
     }
     failures

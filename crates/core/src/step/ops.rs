@@ -1,121 +1,19 @@
-//! The `phase` function's contract with the state machine: one event type per state that
-//! invokes it (`op`), and one response shape that the `Decide` choice reads. The Lambda entry
-//! point only deserialises the event, builds the adapters and calls [`handle`].
+//! The `phase` function's steps: one small function per event the state machine sends. The
+//! Lambda entry point only builds the adapters and calls [`handle_value`] (or [`handle`]).
+//!
+//! Nothing is swallowed on the way: a notification or CodeDeploy report that fails is kept
+//! in the response's `failures` (and logged by the function), and never blocks or undoes the
+//! rollback or promotion it reports.
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use super::events::{PhaseEvent, PhaseResponse};
 use super::{Execution, HookRef, StepError, apply_override, look, start};
 use crate::config::CanaryConfig;
-use crate::notify::{Event, Notification};
+use crate::notify::{self, Event, Level, Notification};
 use crate::policy::Action;
 use crate::ports::{LifecycleHook, MetricsSource, Notifier, TrafficRouter};
-
-/// The events the state machine sends to the `phase` function.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "kebab-case")]
-pub enum PhaseEvent {
-    /// Validate the config, check the alias and shift the first share.
-    #[serde(rename_all = "camelCase")]
-    Start {
-        /// The canary config as JSON (validated here, with JSON-path errors).
-        config: Value,
-        /// The CodeDeploy hook that started the canary, if any.
-        #[serde(default)]
-        hook: Option<HookRef>,
-        /// The Step Functions execution id, for the report.
-        #[serde(default)]
-        execution_id: Option<String>,
-    },
-    /// One analysis step.
-    Look {
-        /// The state carried between steps.
-        execution: Execution,
-    },
-    /// A look failed after its retries: hold, notify, and roll back once failures outlast
-    /// the canary's timeout.
-    Error {
-        /// The state carried between steps.
-        execution: Execution,
-        /// The caught error (`Error`, `Cause`).
-        #[serde(default)]
-        error: Value,
-    },
-    /// Publish an approval request carrying the task token.
-    #[serde(rename_all = "camelCase")]
-    RequestApproval {
-        /// The state carried between steps.
-        execution: Execution,
-        /// The action awaiting approval.
-        action: Action,
-        /// The Step Functions task token to answer with.
-        task_token: String,
-    },
-    /// The operator approved the pending action.
-    Apply {
-        /// The state carried between steps.
-        execution: Execution,
-        /// The approved action.
-        action: Action,
-        /// The operator's answer (who, when).
-        #[serde(default)]
-        approval: Value,
-    },
-    /// Nobody answered in time: apply the safe default (a pending rollback happens, a
-    /// pending advance or promotion does not).
-    Timeout {
-        /// The state carried between steps.
-        execution: Execution,
-        /// The action that waited.
-        action: Action,
-    },
-    /// The operator rejected the pending action: it does not happen; the canary goes on.
-    Reject {
-        /// The state carried between steps.
-        execution: Execution,
-        /// The rejected action.
-        action: Action,
-        /// The rejection as caught.
-        #[serde(default)]
-        error: Value,
-    },
-    /// Someone else changed the alias: notify and stop.
-    Conflict {
-        /// The state carried between steps.
-        execution: Execution,
-        /// The caught error.
-        #[serde(default)]
-        error: Value,
-    },
-    /// The canary ended: report to CodeDeploy when it started the canary.
-    Finish {
-        /// The state carried between steps.
-        execution: Execution,
-        /// Promoted (true) or rolled back (false).
-        succeeded: bool,
-    },
-    /// `start` failed: report Failed to CodeDeploy when a hook started the canary.
-    StartFailed {
-        /// The state machine's input plus the caught error.
-        input: Value,
-    },
-}
-
-/// What the `phase` function returns to the state machine.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PhaseResponse {
-    /// The state to carry on (absent for `finish`, `conflict` and `start-failed`).
-    pub execution: Option<Execution>,
-    /// Seconds for the `Soak` wait.
-    pub wait_seconds: u64,
-    /// The action decided or applied (`continue`, `advance`, `rollback`, …).
-    pub action: Action,
-    /// Whether the state machine must wait for an operator.
-    pub awaiting_approval: bool,
-    /// One line for the execution history.
-    pub summary: String,
-}
+use crate::state::DeliveryFailure;
 
 /// The adapters a `phase` invocation needs.
 pub struct Ports<'a, M, R, N, H> {
@@ -129,30 +27,64 @@ pub struct Ports<'a, M, R, N, H> {
     pub hook: &'a H,
 }
 
-fn respond(
-    exec: Execution,
-    action: Action,
-    awaiting: bool,
-    wait: u64,
-    summary: String,
-) -> PhaseResponse {
-    PhaseResponse {
-        execution: Some(exec),
-        wait_seconds: wait.max(1),
-        action,
-        awaiting_approval: awaiting,
-        summary,
+/// A response under construction: the deliveries that failed so far.
+#[derive(Default)]
+struct Deliveries(Vec<DeliveryFailure>);
+
+impl Deliveries {
+    async fn publish<N: Notifier>(&mut self, notifier: &N, n: &Notification) {
+        if let Err(e) = notifier.publish(n).await {
+            self.0
+                .push(DeliveryFailure::notification(n.event.as_str(), e));
+        }
+    }
+
+    fn respond(
+        self,
+        mut exec: Execution,
+        action: Action,
+        awaiting: bool,
+        wait: u64,
+        summary: String,
+    ) -> PhaseResponse {
+        // The carried state says what this step failed to deliver, for `status`.
+        exec.delivery_failures = self.0.clone();
+        PhaseResponse {
+            execution: Some(exec),
+            wait_seconds: wait.max(1),
+            action,
+            awaiting_approval: awaiting,
+            summary,
+            failures: self.0,
+        }
+    }
+
+    fn done(self, action: Action, summary: String) -> PhaseResponse {
+        PhaseResponse {
+            execution: None,
+            wait_seconds: 1,
+            action,
+            awaiting_approval: false,
+            summary,
+            failures: self.0,
+        }
     }
 }
 
-fn done(action: Action, summary: String) -> PhaseResponse {
-    PhaseResponse {
-        execution: None,
-        wait_seconds: 1,
-        action,
-        awaiting_approval: false,
-        summary,
-    }
+/// Parses the event as the state machine sent it (see [`PhaseEvent::from_value`]) and
+/// handles it at wall-clock `now_epoch`.
+pub async fn handle_value<M, R, N, H>(
+    event: &Value,
+    now_epoch: i64,
+    p: Ports<'_, M, R, N, H>,
+) -> Result<PhaseResponse, StepError>
+where
+    M: MetricsSource,
+    R: TrafficRouter,
+    N: Notifier,
+    H: LifecycleHook,
+{
+    handle(PhaseEvent::from_value(event)?, now_epoch, p).await
 }
 
 /// Handles one event at wall-clock `now_epoch`.
@@ -167,77 +99,54 @@ where
     N: Notifier,
     H: LifecycleHook,
 {
+    let mut out = Deliveries::default();
     match event {
         PhaseEvent::Start { config, hook, .. } => {
             let config = CanaryConfig::from_json(&config.to_string()).map_err(StepError::Config)?;
             let exec = start(config, now_epoch, hook, p.router).await?;
             let wait = exec.config.analysis.look_interval_seconds;
             let summary = format!("canary started at {}%", exec.run.weight(&exec.config));
-            Ok(respond(exec, Action::Continue, false, wait, summary))
+            Ok(out.respond(exec, Action::Continue, false, wait, summary))
         }
         PhaseEvent::Look { execution } => {
-            let out = look(execution, now_epoch, p.metrics, p.router, p.notifier).await?;
-            let summary = out
+            let step = look(execution, now_epoch, p.metrics, p.router, p.notifier).await?;
+            let summary = step
                 .execution
                 .history
                 .last()
                 .map(|l| l.reason.clone())
                 .unwrap_or_default();
-            Ok(respond(
-                out.execution,
-                out.action,
-                out.awaiting_approval,
-                out.wait_seconds,
+            out.0 = step.notification_failures;
+            Ok(out.respond(
+                step.execution,
+                step.action,
+                step.awaiting_approval,
+                step.wait_seconds,
                 summary,
             ))
         }
-        PhaseEvent::Error {
-            mut execution,
-            error,
-        } => {
-            let since = *execution.error_since.get_or_insert(now_epoch);
-            let lasted = (now_epoch - since).max(0) as u64;
-            let limit = execution.config.timeout_seconds;
-            let what = error_text(&error);
-            if lasted >= limit {
-                let exec = apply_override(execution, Action::Rollback, now_epoch, p.router).await?;
-                let summary = format!(
-                    "looks have failed for {lasted} s (limit {limit} s): rolled back; last error: {what}"
-                );
-                let _ = p
-                    .notifier
-                    .publish(&operational(&exec, Event::Rollback, "critical", &summary))
-                    .await;
-                return Ok(respond(exec, Action::Rollback, false, 1, summary));
-            }
-            let summary = format!("look failed ({what}); holding the current weight and retrying");
-            let _ = p
-                .notifier
-                .publish(&operational(
-                    &execution,
-                    Event::RegressionDetected,
-                    "warning",
-                    &summary,
-                ))
-                .await;
-            let wait = execution.config.analysis.look_interval_seconds;
-            Ok(respond(execution, Action::Hold, false, wait, summary))
+        PhaseEvent::Error { execution, error } => {
+            failed_look(execution, &error, now_epoch, &p, out).await
         }
         PhaseEvent::RequestApproval {
-            execution,
-            action,
-            task_token,
+            execution, action, ..
         } => {
+            // The task token is a bearer credential: it stays in the execution history, where
+            // `canary-gate approve` finds it, and goes into no message.
             let summary = format!(
-                "approval needed to {}: answer with `canary-gate approve --token {task_token}` or `canary-gate reject --token {task_token}`",
+                "approval needed to {}: answer with `canary-gate approve` or `canary-gate reject` (naming the execution when several run)",
                 action.as_str()
             );
-            let mut n = operational(&execution, Event::NeedsApproval, "warning", &summary);
-            n.attributes.insert("task_token".to_string(), task_token);
-            // Failing to ask is logged by the caller; the wait then ends by its timeout, whose
-            // safe default applies.
-            let _ = p.notifier.publish(&n).await;
-            Ok(respond(execution, action, true, 1, summary))
+            let n = notify::operational(
+                &execution.config,
+                Event::NeedsApproval,
+                Level::Warning,
+                &summary,
+            );
+            // A request nobody receives ends by the wait's timeout, whose safe default applies;
+            // the failure is in the response.
+            out.publish(p.notifier, &n).await;
+            Ok(out.respond(execution, action, true, 1, summary))
         }
         PhaseEvent::Apply {
             execution, action, ..
@@ -250,35 +159,32 @@ where
                 exec.run.weight(&exec.config)
             );
             let event = match action {
-                Action::Rollback => Some((Event::Rollback, "critical")),
-                Action::Promote => Some((Event::Promoted, "info")),
-                Action::Advance => Some((Event::PhaseComplete, "info")),
+                Action::Rollback => Some((Event::Rollback, Level::Critical)),
+                Action::Promote => Some((Event::Promoted, Level::Info)),
+                Action::Advance => Some((Event::PhaseComplete, Level::Info)),
                 Action::Continue | Action::Extend | Action::Hold => None,
             };
-            if let Some((event, severity)) = event {
-                let _ = p
-                    .notifier
-                    .publish(&operational(&exec, event, severity, &summary))
-                    .await;
+            if let Some((event, level)) = event {
+                let n = notify::operational(&exec.config, event, level, &summary);
+                out.publish(p.notifier, &n).await;
             }
-            Ok(respond(exec, action, false, wait, summary))
+            Ok(out.respond(exec, action, false, wait, summary))
         }
         PhaseEvent::Timeout { execution, action } => {
             let wait = execution.config.analysis.look_interval_seconds;
             if action == Action::Rollback {
                 let exec = apply_override(execution, Action::Rollback, now_epoch, p.router).await?;
                 let summary = "no answer in time: rolled back (safe default)".to_string();
-                let _ = p
-                    .notifier
-                    .publish(&operational(&exec, Event::Rollback, "critical", &summary))
-                    .await;
-                return Ok(respond(exec, Action::Rollback, false, 1, summary));
+                let n =
+                    notify::operational(&exec.config, Event::Rollback, Level::Critical, &summary);
+                out.publish(p.notifier, &n).await;
+                return Ok(out.respond(exec, Action::Rollback, false, 1, summary));
             }
             let summary = format!(
                 "no answer in time: not applying {} (safe default)",
                 action.as_str()
             );
-            Ok(respond(execution, Action::Hold, false, wait, summary))
+            Ok(out.respond(execution, Action::Hold, false, wait, summary))
         }
         PhaseEvent::Reject {
             execution, action, ..
@@ -289,83 +195,108 @@ where
                 action.as_str(),
                 execution.run.weight(&execution.config)
             );
-            Ok(respond(execution, Action::Hold, false, wait, summary))
+            Ok(out.respond(execution, Action::Hold, false, wait, summary))
         }
         PhaseEvent::Conflict { execution, error } => {
             let summary = format!(
                 "alias changed by someone else; canary-gate stopped without writing: {}",
                 error_text(&error)
             );
-            let _ = p
-                .notifier
-                .publish(&operational(
-                    &execution,
-                    Event::NeedsApproval,
-                    "critical",
-                    &summary,
-                ))
-                .await;
-            if let Some(h) = &execution.hook {
-                let _ = p
-                    .hook
-                    .report(
-                        &h.deployment_id,
-                        &h.lifecycle_event_hook_execution_id,
-                        false,
-                    )
-                    .await;
+            let n = notify::operational(
+                &execution.config,
+                Event::NeedsApproval,
+                Level::Critical,
+                &summary,
+            );
+            out.publish(p.notifier, &n).await;
+            if let Some(h) = &execution.hook
+                && let Err(e) = report(p.hook, h, false).await
+            {
+                out.0
+                    .push(DeliveryFailure::hook_report(&h.deployment_id, e));
             }
-            Ok(done(Action::Hold, summary))
+            Ok(out.done(Action::Hold, summary))
         }
         PhaseEvent::Finish {
             execution,
             succeeded,
         } => {
+            // The alias is already as the canary left it; a report CodeDeploy did not take is
+            // raised (`HookReportFailed`) so that the state machine retries it.
             if let Some(h) = &execution.hook {
-                p.hook
-                    .report(
-                        &h.deployment_id,
-                        &h.lifecycle_event_hook_execution_id,
-                        succeeded,
-                    )
-                    .await
-                    .map_err(StepError::Routing)?;
+                report(p.hook, h, succeeded).await?;
             }
-            let action = if succeeded {
-                Action::Promote
+            let (action, what) = if succeeded {
+                (Action::Promote, "promoted")
             } else {
-                Action::Rollback
+                (Action::Rollback, "rolled back")
             };
-            Ok(done(
-                action,
-                format!(
-                    "canary finished: {}",
-                    if succeeded { "promoted" } else { "rolled back" }
-                ),
-            ))
+            Ok(out.done(action, format!("canary finished: {what}")))
         }
         PhaseEvent::StartFailed { input } => {
-            let hook: Option<HookRef> = input
-                .get("hook")
-                .cloned()
-                .and_then(|h| serde_json::from_value(h).ok());
+            let hook: Option<HookRef> = match input.get("hook") {
+                None | Some(Value::Null) => None,
+                Some(h) => Some(
+                    crate::state::parse_value(h)
+                        .map_err(|e| StepError::InvalidState(e.under("$.input.hook")))?,
+                ),
+            };
             let what = error_text(input.get("error").unwrap_or(&Value::Null));
             if let Some(h) = &hook {
-                p.hook
-                    .report(
-                        &h.deployment_id,
-                        &h.lifecycle_event_hook_execution_id,
-                        false,
-                    )
-                    .await
-                    .map_err(StepError::Routing)?;
+                report(p.hook, h, false).await?;
             }
-            Ok(done(
-                Action::Rollback,
-                format!("canary could not start: {what}"),
-            ))
+            Ok(out.done(Action::Rollback, format!("canary could not start: {what}")))
         }
     }
+}
+
+/// Reports a lifecycle status to CodeDeploy.
+async fn report<H: LifecycleHook>(hook: &H, h: &HookRef, succeeded: bool) -> Result<(), StepError> {
+    hook.report(
+        &h.deployment_id,
+        &h.lifecycle_event_hook_execution_id,
+        succeeded,
+    )
+    .await
+    .map_err(StepError::HookReport)
+}
+
+/// A look failed after its retries: hold and notify, and roll back once failures outlast the
+/// canary's timeout.
+async fn failed_look<M, R, N, H>(
+    mut execution: Execution,
+    error: &Value,
+    now_epoch: i64,
+    p: &Ports<'_, M, R, N, H>,
+    mut out: Deliveries,
+) -> Result<PhaseResponse, StepError>
+where
+    R: TrafficRouter,
+    N: Notifier,
+{
+    let since = *execution.error_since.get_or_insert(now_epoch);
+    let lasted = (now_epoch - since).max(0) as u64;
+    let limit = execution.config.timeout_seconds;
+    let what = error_text(error);
+    if lasted >= limit {
+        let exec = apply_override(execution, Action::Rollback, now_epoch, p.router).await?;
+        let summary = format!(
+            "looks have failed for {lasted} s (limit {limit} s): rolled back; last error: {what}"
+        );
+        let n = notify::operational(&exec.config, Event::Rollback, Level::Critical, &summary);
+        out.publish(p.notifier, &n).await;
+        return Ok(out.respond(exec, Action::Rollback, false, 1, summary));
+    }
+    let summary = format!("look failed ({what}); holding the current weight and retrying");
+    let n = notify::operational(
+        &execution.config,
+        Event::RegressionDetected,
+        Level::Warning,
+        &summary,
+    );
+    out.publish(p.notifier, &n).await;
+    let wait = execution.config.analysis.look_interval_seconds;
+    Ok(out.respond(execution, Action::Hold, false, wait, summary))
 }
 
 /// `Error: Cause` of an error caught by the state machine. For a function error the cause is
@@ -392,35 +323,5 @@ fn error_text(error: &Value) -> String {
         (e, c) if e.is_empty() && c.is_empty() => "unknown error".to_string(),
         (e, c) if c.is_empty() => e,
         (e, c) => format!("{e}: {c}"),
-    }
-}
-
-/// A notification about the controller itself (errors, conflicts, approvals).
-fn operational(exec: &Execution, event: Event, severity: &str, text: &str) -> Notification {
-    let (function, alias) = exec
-        .config
-        .target
-        .as_ref()
-        .map(|t| (t.function_name.clone(), t.alias.clone()))
-        .unwrap_or_default();
-    let channels = exec.config.notifications.channels(event).to_vec();
-    let subject: String = format!("canary-gate: {function} {text}")
-        .chars()
-        .take(100)
-        .collect();
-    Notification {
-        event,
-        subject,
-        body: text.to_string(),
-        attributes: [
-            ("event", event.as_str()),
-            ("severity", severity),
-            ("function", function.as_str()),
-            ("alias", alias.as_str()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect(),
-        channels,
     }
 }

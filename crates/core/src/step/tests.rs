@@ -96,7 +96,9 @@ fn rollback_happens_even_when_notifications_fail() {
     assert_eq!(alias.version, "41");
     assert_eq!(alias.additional, None, "routing cleared");
     assert!(
-        failures.iter().any(|f| f.starts_with("rollback")),
+        failures
+            .iter()
+            .any(|f| f.what == "rollback" && f.kind.error_type() == "NotificationFailed"),
         "{failures:?}"
     );
 }
@@ -328,7 +330,7 @@ mod ops_contract {
     }
 
     #[test]
-    fn approval_request_carries_the_token_and_timeout_rolls_back_safely() {
+    fn approval_request_keeps_the_token_out_of_messages_and_timeout_rolls_back_safely() {
         let s = sim(Scenario::healthy(50.0));
         let hook = RecordingHook::default();
         let r = call(sample_event("start"), 0, &s, &hook).expect("start");
@@ -344,7 +346,14 @@ mod ops_contract {
         let asked = s.published();
         let n = asked.last().expect("published");
         assert_eq!(n.attributes["event"], "needs_approval");
-        assert_eq!(n.attributes["task_token"], "tok-123");
+        // The token is a bearer credential: it goes into no message or response.
+        assert!(
+            !n.attributes.values().any(|v| v.contains("tok-123")),
+            "{n:?}"
+        );
+        assert!(!n.subject.contains("tok-123") && !n.body.contains("tok-123"));
+        assert!(!serde_json::to_string(&r).expect("json").contains("tok-123"));
+        assert!(n.body.contains("canary-gate approve"), "{}", n.body);
         let r = call(
             serde_json::json!({"op": "timeout", "execution": exec.clone(), "action": "advance"}),
             120,
@@ -369,3 +378,5 @@ mod ops_contract {
         assert_eq!(s.alias().additional, None);
     }
 }
+
+mod deliveries;
