@@ -1,25 +1,39 @@
 //! Turning SDK errors into the core's [`PortError`] by kind: throttling and transient
 //! failures are retryable, missing resources and rejected requests are not. Classification
-//! uses the SDK's error kinds and HTTP status, never message text.
+//! uses the SDK's error kinds, the error code in the response's metadata and the HTTP
+//! status, never message text.
 
+use aws_sdk_cloudwatch::config::http::HttpResponse;
 use aws_sdk_cloudwatch::error::{ProvideErrorMetadata, SdkError};
 use canary_gate_core::ports::PortError;
 
-/// Error codes AWS services use for throttling.
-const THROTTLING: [&str; 6] = [
+/// Error codes AWS services use for throttling: the SDK's own list for its retry strategy,
+/// plus the codes SNS (`Throttled`, `KMSThrottling`) and Lambda (`EC2ThrottledException`)
+/// answer with.
+const THROTTLING: [&str; 14] = [
     "Throttling",
     "ThrottlingException",
+    "Throttled",
     "ThrottledException",
+    "RequestThrottled",
+    "RequestThrottledException",
     "TooManyRequestsException",
     "RequestLimitExceeded",
     "LimitExceededException",
+    "ProvisionedThroughputExceededException",
+    "BandwidthLimitExceeded",
+    "SlowDown",
+    "KMSThrottling",
+    "EC2ThrottledException",
 ];
 
+/// HTTP 429 Too Many Requests.
+const TOO_MANY_REQUESTS: u16 = 429;
+
 /// Classifies any SDK error.
-pub fn classify<E, R>(err: SdkError<E, R>) -> PortError
+pub fn classify<E>(err: SdkError<E, HttpResponse>) -> PortError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     let text = describe(&err);
     match &err {
@@ -28,7 +42,8 @@ where
         }
         SdkError::ServiceError(service) => {
             let code = service.err().code().unwrap_or_default();
-            if THROTTLING.contains(&code) {
+            let status = service.raw().status().as_u16();
+            if THROTTLING.contains(&code) || status == TOO_MANY_REQUESTS {
                 PortError::Throttled(text)
             } else if code.contains("NotFound") || code.contains("DoesNotExist") {
                 // `ResourceNotFoundException` (Lambda, SNS), `DeploymentDoesNotExistException`
@@ -42,6 +57,9 @@ where
             } else if code.starts_with("Service")
                 || code == "InternalFailure"
                 || code == "InternalError"
+                || code == "RequestTimeout"
+                || code == "RequestTimeoutException"
+                || service.raw().status().is_server_error()
             {
                 PortError::Unavailable(text)
             } else {
@@ -52,14 +70,15 @@ where
     }
 }
 
-fn describe<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
-    err: &SdkError<E, R>,
+fn describe<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    err: &SdkError<E, HttpResponse>,
 ) -> String {
     match err {
         SdkError::ServiceError(s) => format!(
-            "{}: {}",
+            "{}: {} (HTTP {})",
             s.err().code().unwrap_or("error"),
-            s.err().message().unwrap_or("no message")
+            s.err().message().unwrap_or("no message"),
+            s.raw().status().as_u16()
         ),
         other => {
             let mut text = other.to_string();

@@ -2,11 +2,15 @@
 //! Lambda alias ([`LambdaAliasRouter`]), SNS ([`SnsNotifier`]), CodeDeploy deployments and hooks
 //! ([`CodeDeployHook`]) and Step Functions executions ([`StepFunctionsExecutions`]). They
 //! translate; every decision stays in `canary-gate-core`. SDK errors become `PortError`s by kind.
+//! Every client gets bounded timeouts and retries ([`with_limits`]); what each adapter does
+//! under throttling, 5xx, resets, hung answers and partial CloudWatch answers is listed in
+//! `docs/faults.md`.
 
 mod codedeploy;
 mod error;
 mod executions;
 mod insights;
+mod limits;
 mod metrics;
 mod notifier;
 mod router;
@@ -17,6 +21,10 @@ pub use executions::StepFunctionsExecutions;
 pub use insights::{
     InvocationDurations, MAX_ROWS, VersionDurations, log_group, parse_rows, query_for,
 };
+pub use limits::{
+    ATTEMPT_TIMEOUT, CONNECT_TIMEOUT, INITIAL_BACKOFF, MAX_ATTEMPTS, MAX_BACKOFF,
+    OPERATION_TIMEOUT, READ_TIMEOUT, retry_config, timeout_config, with_limits,
+};
 pub use metrics::{
     CloudWatchMetrics, DEFAULT_INGESTION_DELAY_SECONDS, MAX_QUERIES, expand_percentiles,
 };
@@ -24,7 +32,8 @@ pub use notifier::{CHANNEL_TOPICS_ENV, SnsNotifier, parse_channel_topics, sns_su
 pub use router::LambdaAliasRouter;
 
 /// Loads the shared SDK configuration from the environment (region, credentials, and
-/// `AWS_ENDPOINT_URL` for a local emulator), once per process.
+/// `AWS_ENDPOINT_URL` for a local emulator), once per process, with the connect, read,
+/// attempt and operation timeouts and the bounded retries of [`with_limits`].
 pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::load_from_env().await
+    with_limits(limits::default_loader()).load().await
 }

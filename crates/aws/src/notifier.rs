@@ -8,11 +8,13 @@
 //! and an event without channels, goes to the default topic. A message goes once to each
 //! distinct topic.
 //!
-//! Transient failures are retried with backoff inside the adapter; a publish that still
-//! fails returns an error for the caller to record — it never blocks or undoes a rollback.
+//! Throttling and transient failures are retried by the SDK client, with backoff and within
+//! the operation timeout of [`crate::with_limits`] (no second retry loop here: it multiplied
+//! the SDK's attempts and let a hung SNS eat the Lambda's timeout after the alias was
+//! written). A publish that still fails returns an error, classified, for the caller to
+//! record — it never blocks or undoes a rollback.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use aws_sdk_sns::Client;
 use aws_sdk_sns::types::MessageAttributeValue;
@@ -20,9 +22,6 @@ use canary_gate_core::notify::Notification;
 use canary_gate_core::ports::{Notifier, PortError};
 
 use crate::error::classify;
-
-/// Attempts per publish.
-const ATTEMPTS: u32 = 3;
 
 /// The environment variable that maps channel names to topic ARNs.
 pub const CHANNEL_TOPICS_ENV: &str = "CANARY_GATE_CHANNEL_TOPICS";
@@ -33,8 +32,6 @@ pub struct SnsNotifier {
     client: Client,
     default_topic: String,
     channels: BTreeMap<String, String>,
-    /// First backoff between attempts (doubles each time).
-    pub backoff: Duration,
 }
 
 /// SNS accepts subjects of printable ASCII without line breaks, shorter than 100 characters.
@@ -96,7 +93,6 @@ impl SnsNotifier {
             client,
             default_topic: default_topic.into(),
             channels: BTreeMap::new(),
-            backoff: Duration::from_millis(200),
         }
     }
 
@@ -144,21 +140,6 @@ impl SnsNotifier {
         }
         req.send().await.map(|_| ()).map_err(classify)
     }
-
-    async fn publish_with_retries(&self, topic: &str, n: &Notification) -> Result<(), PortError> {
-        let mut wait = self.backoff;
-        for attempt in 1..=ATTEMPTS {
-            match self.publish_once(topic, n).await {
-                Ok(()) => return Ok(()),
-                Err(e) if e.is_transient() && attempt < ATTEMPTS => {
-                    tokio::time::sleep(wait).await;
-                    wait *= 2;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Err(PortError::Unavailable(format!("publish to {topic} failed")))
-    }
 }
 
 impl Notifier for SnsNotifier {
@@ -167,7 +148,7 @@ impl Notifier for SnsNotifier {
     async fn publish(&self, n: &Notification) -> Result<(), PortError> {
         let mut first_error = None;
         for topic in self.topics_for(n) {
-            if let Err(e) = self.publish_with_retries(topic, n).await {
+            if let Err(e) = self.publish_once(topic, n).await {
                 first_error.get_or_insert(e);
             }
         }

@@ -7,15 +7,25 @@
 //! emulators do not enforce the revision, the adapter also re-reads the alias right before
 //! writing and refuses when the revision moved; the window left between that read and the
 //! write is closed by AWS itself.
+//!
+//! A write whose outcome is unknown (a timeout, a reset connection or a 5xx after the request
+//! went out) may have landed. The SDK must not simply resend it: the resent request names the
+//! revision the first one replaced, AWS rejects it, and the caller would take its own write
+//! for someone else's. So `UpdateAlias` runs without the SDK's retries and the adapter
+//! retries it itself, re-reading the alias first: the revision unchanged means the write did
+//! not land (send it again); the alias already routing exactly as asked means it did (done);
+//! anything else is a [`PortError::Conflict`].
 
 use std::collections::HashMap;
 
 use aws_sdk_lambda::Client;
+use aws_sdk_lambda::config::retry::RetryConfig;
 use aws_sdk_lambda::types::AliasRoutingConfiguration;
 use canary_gate_core::config::Target;
 use canary_gate_core::ports::{AliasState, PortError, TrafficRouter};
 
 use crate::error::classify;
+use crate::limits::{INITIAL_BACKOFF, MAX_ATTEMPTS};
 
 /// Reads and writes one alias's routing.
 #[derive(Debug, Clone)]
@@ -36,34 +46,76 @@ impl LambdaAliasRouter {
         weights: HashMap<String, f64>,
         revision_id: &str,
     ) -> Result<AliasState, PortError> {
+        let conflict = |found: String| PortError::Conflict {
+            expected: revision_id.to_string(),
+            found,
+        };
         let now = self.read(target).await?;
         if now.revision_id != revision_id {
-            return Err(PortError::Conflict {
-                expected: revision_id.to_string(),
-                found: now.revision_id,
-            });
+            return Err(conflict(now.revision_id));
         }
-        let out = self
-            .client
-            .update_alias()
-            .function_name(&target.function_name)
-            .name(&target.alias)
-            .function_version(version)
-            .routing_config(
-                AliasRoutingConfiguration::builder()
-                    .set_additional_version_weights(Some(weights))
-                    .build(),
-            )
-            .revision_id(revision_id)
-            .send()
-            .await
-            .map_err(classify)?;
-        Ok(alias_state(
-            out.function_version().unwrap_or(version),
-            out.routing_config(),
-            out.revision_id(),
-        ))
+        let mut backoff = INITIAL_BACKOFF;
+        let mut attempt = 1;
+        loop {
+            let result = self
+                .client
+                .update_alias()
+                .function_name(&target.function_name)
+                .name(&target.alias)
+                .function_version(version)
+                .routing_config(
+                    AliasRoutingConfiguration::builder()
+                        .set_additional_version_weights(Some(weights.clone()))
+                        .build(),
+                )
+                .revision_id(revision_id)
+                .customize()
+                .config_override(
+                    aws_sdk_lambda::config::Builder::default()
+                        .retry_config(RetryConfig::disabled()),
+                )
+                .send()
+                .await;
+            let err = match result {
+                Ok(out) => {
+                    return Ok(alias_state(
+                        out.function_version().unwrap_or(version),
+                        out.routing_config(),
+                        out.revision_id(),
+                    ));
+                }
+                Err(e) => classify(e),
+            };
+            if !err.is_transient() || attempt >= MAX_ATTEMPTS {
+                return Err(err);
+            }
+            attempt += 1;
+            tokio::time::sleep(backoff).await;
+            backoff *= 2;
+            // Did the failed attempt land? Only the alias can say.
+            let now = self.read(target).await?;
+            if now.revision_id != revision_id {
+                return if routes_as(&now, version, &weights) {
+                    Ok(now)
+                } else {
+                    Err(conflict(now.revision_id))
+                };
+            }
+        }
     }
+}
+
+/// Whether the alias points at `version` with exactly `weights` (fractions) split off.
+fn routes_as(alias: &AliasState, version: &str, weights: &HashMap<String, f64>) -> bool {
+    let split = weights.iter().next().map(|(v, w)| (v.as_str(), w * 100.0));
+    let now = alias.additional.as_ref().map(|(v, w)| (v.as_str(), *w));
+    alias.version == version
+        && weights.len() <= 1
+        && match (split, now) {
+            (None, None) => true,
+            (Some((a, x)), Some((b, y))) => a == b && (x - y).abs() < 1e-6,
+            _ => false,
+        }
 }
 
 /// The core's view of an alias: weights as percentages (the API speaks fractions).

@@ -44,6 +44,10 @@ async fn duration_percentiles_become_samples_with_their_counts() {
         .chain(canary.iter())
         .enumerate()
         .map(|(i, v)| member(&format!("q{i}"), *v))
+        .chain((12..16).map(|i| {
+            // The error counts: a result for every query, without datapoints.
+            format!("<member><Id>q{i}</Id><Label>Errors</Label><Timestamps/><Values/><StatusCode>Complete</StatusCode></member>")
+        }))
         .collect();
     let xml = format!(
         r#"<GetMetricDataResponse xmlns="http://monitoring.amazonaws.com/doc/2010-08-01/"><GetMetricDataResult><MetricDataResults>{members}</MetricDataResults><Messages/></GetMetricDataResult><ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata></GetMetricDataResponse>"#

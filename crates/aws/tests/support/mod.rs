@@ -1,16 +1,17 @@
 //! Test support: a real moto server (the local AWS-API emulator) on 127.0.0.1 and a free
 //! port, started per test binary and stopped (killed and reaped) when dropped, plus SDK
-//! clients pointed at it with throwaway credentials.
+//! clients pointed at it with throwaway credentials, and the fault proxy ([`faults`]).
 
 #![allow(dead_code)]
+
+pub mod faults;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_cloudwatch::config::Credentials;
+use aws_config::SdkConfig;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{FunctionCode, Runtime};
 
@@ -145,14 +146,9 @@ impl Moto {
             .expect("alias");
     }
 
-    /// Shared SDK config for this server.
+    /// Shared SDK config for this server, with the production timeouts and retries.
     pub async fn sdk(&self) -> SdkConfig {
-        aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .endpoint_url(&self.endpoint)
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-            .load()
-            .await
+        faults::sdk_at(&self.endpoint).await
     }
 }
 
