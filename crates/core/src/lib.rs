@@ -9,6 +9,7 @@ pub mod config;
 pub mod controller;
 pub mod emf;
 pub mod error;
+pub mod format;
 pub mod hooks;
 pub mod judge;
 pub mod look;

@@ -5,7 +5,10 @@
 //! written next to the field it belongs to; [`CanaryConfig::from_json`] rejects unknown fields
 //! and invalid values with the JSON path at fault.
 
+mod direction;
 mod source;
+
+pub use direction::Direction;
 mod validate;
 
 use schemars::JsonSchema;
@@ -16,7 +19,6 @@ pub use source::{
 };
 
 use crate::error::ConfigError;
-use crate::sequential::Direction;
 use crate::stats::TestKind;
 
 /// A whole canary configuration.

@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::Direction;
 use crate::config::{AnalysisMethod, MetricKind};
-use crate::sequential::Direction;
 use crate::stats::{Power, ShiftEstimate, Summary, TestKind, TestResult};
 
 /// A metric's classification.

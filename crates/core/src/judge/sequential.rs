@@ -21,9 +21,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::Direction;
 use crate::config::MetricKind;
 use crate::observe::Observation;
-use crate::sequential::{Direction, ExceedanceTest, ShareTest};
+use crate::sequential::{ExceedanceTest, ShareTest};
 use crate::stats::special::norm_ppf;
 use crate::stats::{Counts, percentile};
 

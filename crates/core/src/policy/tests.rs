@@ -1,9 +1,9 @@
 //! Policy rules on hand-built judge reports.
 
 use super::*;
+use crate::config::Direction;
 use crate::config::{AnalysisMethod, CanaryConfig, MetricKind};
 use crate::judge::{MetricReport, SideStats};
-use crate::sequential::Direction;
 use crate::stats::TestKind;
 
 fn config() -> CanaryConfig {

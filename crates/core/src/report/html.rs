@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use super::model::CanaryReport;
 use super::svg;
 use super::text::{change_cell, recommendation, side_line, test_name, verdict_word};
-use crate::judge::fixed::fmt_p;
+use crate::format::fmt_p;
 use crate::judge::{MetricReport, SideStats, Verdict};
 
 fn esc(s: &str) -> String {

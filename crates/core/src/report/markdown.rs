@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use super::model::CanaryReport;
 use super::text::{change_cell, recommendation, side_line, test_name, verdict_word};
 use crate::config::AnalysisMethod;
-use crate::judge::fixed::fmt_p;
+use crate::format::fmt_p;
 use crate::judge::{MetricReport, Verdict};
 
 fn mark(v: Verdict) -> &'static str {

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use crate::backtest::LookRecord;
-use crate::judge::fixed::fmt_value;
+use crate::format::fmt_value;
 use crate::policy::Action;
 
 const W: f64 = 560.0;

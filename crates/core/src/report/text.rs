@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::config::{AnalysisMethod, CanaryConfig, MetricKind};
-use crate::judge::fixed::{fmt_p, fmt_value};
+use crate::format::{fmt_p, fmt_value};
 use crate::judge::{MetricReport, Severity, SideStats, Verdict};
 use crate::policy::{Action, Decision};
 use crate::stats::{Alternative, EffectKind, Method, TestKind};

@@ -27,20 +27,7 @@ pub use share::ShareTest;
 
 use serde::{Deserialize, Serialize};
 
-/// Which way a metric gets worse.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum Direction {
-    /// Larger values are worse (latency, errors).
-    #[default]
-    HigherIsWorse,
-    /// Smaller values are worse (throughput, conversions).
-    LowerIsWorse,
-    /// A change either way is a regression.
-    Either,
-}
+pub(crate) use crate::config::Direction;
 
 /// A mixture of likelihood-ratio components with fixed prior weights, kept in log space.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
