@@ -45,6 +45,11 @@ impl Backtest {
         Some(LookRecord::from_decision(interval.at_seconds, &d))
     }
 
+    /// The canary's traffic percentage now (what the next interval is observed at).
+    pub fn weight(&self, config: &CanaryConfig) -> f64 {
+        self.replay.state.weight(config)
+    }
+
     /// Whether the canary has ended.
     pub fn outcome(&self) -> Option<Outcome> {
         self.replay.state.outcome

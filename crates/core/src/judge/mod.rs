@@ -81,6 +81,10 @@ pub fn judge_with_state(
     }
     state.looks += 1;
     for (m, r) in config.metrics.iter().zip(report.metrics.iter_mut()) {
+        stopped_reporting(m, r, &latest, input.baseline_is_live);
+        if r.verdict == Verdict::NoData {
+            continue;
+        }
         // Values that follow each version's traffic share change meaning whenever the share
         // does, so one e-process over the whole ramp would mix incomparable data: these keep
         // the fixed-horizon test on the current phase.
@@ -132,6 +136,36 @@ pub fn judge_with_state(
         }
     }
     report
+}
+
+/// A metric that stopped reporting is no evidence of health: with no new canary data at
+/// this look (or no new live-baseline data beside it), earlier evidence may not pass it, so
+/// a critical metric that stops can never let a phase advance or promote — the same rule as
+/// a metric that never reported. A failure stays a failure.
+fn stopped_reporting(
+    m: &crate::config::MetricConfig,
+    r: &mut MetricReport,
+    latest: &Latest<'_>,
+    baseline_is_live: bool,
+) {
+    let missing = |side: &SideObservations| side.get(&m.name).is_none_or(|o| o.size() == 0);
+    let canary = missing(latest.canary);
+    let baseline = baseline_is_live && missing(latest.baseline);
+    if matches!(r.verdict, Verdict::Fail | Verdict::NoData | Verdict::Error)
+        || !(canary || baseline)
+    {
+        return;
+    }
+    let who = match (canary, baseline) {
+        (true, true) => "either version",
+        (true, false) => "the canary",
+        _ => "the baseline",
+    };
+    r.verdict = Verdict::NoData;
+    r.severity = None;
+    r.reason = format!(
+        "no new data from {who} since the previous look: a metric that stops reporting is not evidence of health"
+    );
 }
 
 #[cfg(test)]

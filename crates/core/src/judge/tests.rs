@@ -202,3 +202,66 @@ fn missing_or_empty_side_is_no_data() {
     };
     assert_eq!(judge(&c, &input).metrics[0].verdict, Verdict::NoData);
 }
+
+mod stopped_reporting {
+    //! A critical metric that stops reporting (what the CloudWatch adapter delivers when a
+    //! version's Errors or Invocations query returns no datapoints) never lets a canary be
+    //! promoted on its earlier evidence.
+    use crate::backtest::Backtest;
+    use crate::config::CanaryConfig;
+    use crate::controller::Outcome;
+    use crate::policy::Action;
+    use crate::sim::{Fleet, MetricNames, Scenario};
+
+    /// A recorded timeline as `canary-gate simulate` writes it (the weights follow the
+    /// phases' durations), replayed by the backtest.
+    fn run(seed: u64, drop_errors_after_first: bool) -> (Option<Outcome>, Vec<Action>) {
+        let c = CanaryConfig::from_json(include_str!("../../../../examples/demo-config.json"))
+            .expect("config");
+        let names = MetricNames::for_config(&c).expect("names");
+        let errors = names.errors.clone();
+        let mut fleet = Fleet::new(
+            Scenario::healthy(50.0).with_regression(1.0, 3.0),
+            names,
+            seed,
+        );
+        let mut b = Backtest::new();
+        let mut actions = Vec::new();
+        let (mut at, mut phase_end) = (0, 0);
+        for phase in &c.canary_phases {
+            phase_end += phase.duration_seconds;
+            while at < phase_end {
+                at += 60;
+                let mut interval = fleet.interval(at, 60, phase.traffic_percentage);
+                if drop_errors_after_first && at > 60 {
+                    interval.canary.remove(&errors);
+                }
+                if let Some(look) = b.step(&c, &interval) {
+                    actions.push(look.action);
+                }
+            }
+        }
+        (b.outcome(), actions)
+    }
+
+    #[test]
+    fn a_canary_whose_errors_stop_reporting_never_advances() {
+        for seed in 0..5 {
+            assert_eq!(
+                run(seed, false).0,
+                Some(Outcome::RolledBack),
+                "seed {seed}: full data"
+            );
+            let (outcome, actions) = run(seed, true);
+            assert_ne!(outcome, Some(Outcome::Promoted), "seed {seed}");
+            assert!(
+                !actions.contains(&Action::Advance) && !actions.contains(&Action::Promote),
+                "seed {seed}: advanced on missing errors: {actions:?}"
+            );
+            assert!(
+                actions.contains(&Action::Extend),
+                "seed {seed}: {actions:?}"
+            );
+        }
+    }
+}
