@@ -165,6 +165,23 @@ async fn apply_weight<R: TrafficRouter>(
     .map_err(StepError::Routing)
 }
 
+/// Whether the alias routes `weight` % to the canary exactly as canary-gate writes it: the
+/// baseline with the canary as its additional version, the canary alone at 100 %, the
+/// baseline alone at 0 %.
+fn routes_as(alias: &AliasState, target: &Target, weight: f64) -> bool {
+    let canary = &target.canary_version;
+    match &alias.additional {
+        _ if weight >= 100.0 => alias.version == *canary && alias.additional.is_none(),
+        _ if weight <= 0.0 => {
+            alias.version == target.baseline_version && alias.additional.is_none()
+        }
+        Some((v, w)) => {
+            alias.version == target.baseline_version && v == canary && (w - weight).abs() < 1e-6
+        }
+        None => false,
+    }
+}
+
 /// Checks that the alias is as canary-gate left it.
 fn check_alias(exec: &Execution, target: &Target, alias: &AliasState) -> Result<(), StepError> {
     let expected = exec.run.weight(&exec.config);
@@ -199,7 +216,10 @@ where
     }
     let target = target_of(&exec.config)?.clone();
     let alias = router.read(&target).await.map_err(StepError::Routing)?;
-    check_alias(&exec, &target, &alias)?;
+    // A step retried after its alias write succeeded (the Lambda timed out or crashed before
+    // answering) finds the alias changed by its own earlier attempt: it judges again and
+    // accepts the alias only if it routes exactly as this look's decision would set it.
+    let conflict = check_alias(&exec, &target, &alias).err();
 
     let at = (now_epoch - exec.started_epoch).max(0) as u64;
     let phase_start = exec.started_epoch + exec.run.phase_started_at as i64;
@@ -246,7 +266,18 @@ where
         exec.data_through_epoch = Some(latest.through.unwrap_or(now_epoch));
     }
     let awaiting_approval = decision.requires_approval;
-    if !awaiting_approval {
+    if let Some(conflict) = conflict {
+        let writes = !awaiting_approval
+            && matches!(
+                decision.action,
+                Action::Advance | Action::Promote | Action::Rollback
+            );
+        if !writes || !routes_as(&alias, &target, exec.run.weight(&exec.config)) {
+            return Err(conflict);
+        }
+        // Our own write: carry on from it without writing again.
+        exec.alias_revision = alias.revision_id.clone();
+    } else if !awaiting_approval {
         apply(&mut exec, &target, &decision, &alias, router).await?;
     }
     let report = render_decision_text(&exec.config, &decision);

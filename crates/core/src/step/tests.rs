@@ -380,3 +380,39 @@ mod ops_contract {
 }
 
 mod deliveries;
+
+#[test]
+fn a_look_retried_after_its_alias_write_carries_on_from_it() {
+    // The phase Lambda times out (or crashes) after `UpdateAlias` succeeded: the state
+    // machine retries the look with the state it sent before. The retry must recognise its
+    // own write, not call it someone else's change and stop monitoring the split.
+    let s = sim(Scenario::healthy(50.0));
+    let mut exec = ready(start(config(), 0, None, &s)).expect("starts");
+    let mut now = 0;
+    let mut retried = 0;
+    while exec.run.outcome.is_none() && now < 3600 {
+        now += 60;
+        s.run_until(now);
+        let before = exec.clone();
+        let first = ready(look(exec, now, &s, &s, &s)).expect("look");
+        let wrote = first.execution.alias_revision != before.alias_revision;
+        if !wrote {
+            exec = first.execution;
+            continue;
+        }
+        // The answer is lost; the retry comes a few seconds later with the old state.
+        let alias = s.alias();
+        let again = ready(look(before, now + 5, &s, &s, &s)).expect("the retry carries on");
+        assert_eq!(again.action, first.action, "at {now}");
+        assert_eq!(again.execution.alias_revision, alias.revision_id);
+        assert_eq!(s.alias(), alias, "the retry writes nothing");
+        assert_eq!(again.execution.run.phase, first.execution.run.phase);
+        retried += 1;
+        exec = again.execution;
+    }
+    assert_eq!(exec.run.outcome, Some(Outcome::Promoted));
+    assert_eq!(
+        retried, 3,
+        "5 -> 25 %, 25 -> 100 % and the promotion were each retried"
+    );
+}
