@@ -68,7 +68,20 @@ pub struct SequentialEvidence {
     pub description: String,
 }
 
+/// The most baseline intervals a metric's state keeps (the newest): enough for the drift
+/// and overdispersion estimates, and a bound on the state Step Functions carries (a few
+/// kilobytes per metric however long the canary runs).
+const MAX_BASELINE_INTERVALS: usize = 240;
+
 impl MetricState {
+    fn record_baseline(&mut self, interval: (f64, u64, u64)) {
+        if self.baseline_intervals.len() >= MAX_BASELINE_INTERVALS {
+            let excess = self.baseline_intervals.len() + 1 - MAX_BASELINE_INTERVALS;
+            self.baseline_intervals.drain(..excess);
+        }
+        self.baseline_intervals.push(interval);
+    }
+
     /// Overdispersion of the baseline's per-interval counts (1 when Poisson-like).
     pub fn dispersion(&self) -> f64 {
         dispersion(&self.baseline_intervals)
@@ -156,8 +169,7 @@ pub fn update_metric(
         (MetricKind::Counter, Some(Observation::Counts(c)), Some(Observation::Counts(b_all))) => {
             if let Some(Observation::Counts(b)) = new_baseline {
                 if live {
-                    st.baseline_intervals
-                        .push((b.rate().unwrap_or(0.0), b.events, b.total));
+                    st.record_baseline((b.rate().unwrap_or(0.0), b.events, b.total));
                 }
                 if live && st.share.is_none() {
                     let tol = if direction == Direction::LowerIsWorse {
@@ -179,7 +191,7 @@ pub fn update_metric(
                     st.stale_rate = stale_rate_test(b_all, &st.baseline_intervals, tol_up, z_once);
                 }
                 if let Some(t) = &mut st.stale_rate {
-                    t.update(c.events as f64, (c.total - c.events) as f64);
+                    t.update(c.events as f64, c.total.saturating_sub(c.events) as f64);
                 }
             }
             description = if stale {
@@ -200,7 +212,7 @@ pub fn update_metric(
             {
                 let mut s = b.clone();
                 s.sort_unstable_by(f64::total_cmp);
-                st.baseline_intervals.push((percentile(&s, 50.0), 0, 0));
+                st.record_baseline((percentile(&s, 50.0), 0, 0));
             }
             let allowance = if live {
                 1.0

@@ -75,7 +75,7 @@ impl CanaryReport {
                 v
             };
             if exec_value.get("run").is_some() {
-                let exec: Execution = serde_json::from_value(exec_value)
+                let exec = Execution::from_value(&exec_value)
                     .map_err(|e| InputError(format!("not a canary execution state: {e}")))?;
                 return Ok(Self::from_execution(exec));
             }

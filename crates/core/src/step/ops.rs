@@ -15,6 +15,10 @@ use crate::policy::Action;
 use crate::ports::{LifecycleHook, MetricsSource, Notifier, TrafficRouter};
 use crate::state::DeliveryFailure;
 
+/// The longest wait the `Soak` state is sent: a day. Step Functions refuses longer waits
+/// with an error no state catches; no look of a valid config waits that long.
+pub const MAX_WAIT_SECONDS: u64 = 86_400;
+
 /// The adapters a `phase` invocation needs.
 pub struct Ports<'a, M, R, N, H> {
     /// Metrics.
@@ -51,7 +55,7 @@ impl Deliveries {
         exec.delivery_failures = self.0.clone();
         PhaseResponse {
             execution: Some(exec),
-            wait_seconds: wait.max(1),
+            wait_seconds: wait.clamp(1, MAX_WAIT_SECONDS),
             action,
             awaiting_approval: awaiting,
             summary,
