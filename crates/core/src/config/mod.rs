@@ -152,6 +152,36 @@ impl MetricConfig {
         })
     }
 
+    /// Whether the metric counts volume (its name says throughput, requests, invocations,
+    /// rps, …): a histogram or gauge whose values follow the traffic a version receives.
+    pub fn measures_volume(&self) -> bool {
+        const VOLUME: [&str; 10] = [
+            "throughput",
+            "requests",
+            "invocations",
+            "rps",
+            "qps",
+            "tps",
+            "volume",
+            "traffic",
+            "calls",
+            "count",
+        ];
+        // Words of a per-request quantity: "request-latency" is no volume.
+        const PER_UNIT: [&str; 12] = [
+            "latency", "duration", "time", "ms", "seconds", "error", "errors", "rate", "ratio",
+            "percent", "size", "bytes",
+        ];
+        let name = self.name.to_ascii_lowercase();
+        let words: Vec<&str> = name
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .collect();
+        self.kind != MetricKind::Counter
+            && words.iter().any(|w| VOLUME.contains(w))
+            && !words.iter().any(|w| PER_UNIT.contains(w))
+    }
+
     /// The percentiles compared (empty for counters and gauges without explicit percentiles).
     pub fn percentiles(&self) -> Vec<f64> {
         match (&self.percentiles, self.kind) {
@@ -332,14 +362,34 @@ pub struct Notifications {
 impl CanaryConfig {
     /// Parses and validates a configuration. Errors name the JSON path at fault.
     pub fn from_json(text: &str) -> Result<Self, ConfigError> {
+        Self::from_json_with_notes(text).map(|(config, _)| config)
+    }
+
+    /// Like [`Self::from_json`], also saying what was decided for the config where it is
+    /// silent: a histogram or gauge whose name says it measures volume (throughput,
+    /// requests, invocations, …) without `per_traffic_share` is judged per traffic share,
+    /// because a canary at 5 % serves 1/19 of the baseline's volume by design.
+    pub fn from_json_with_notes(text: &str) -> Result<(Self, Vec<String>), ConfigError> {
         let de = &mut serde_json::Deserializer::from_str(text);
-        let config: Self = serde_path_to_error::deserialize(de).map_err(|e| {
+        let mut config: Self = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
             let path = if path == "." { "$".to_string() } else { path };
             ConfigError::new(path, e.into_inner().to_string())
         })?;
+        let raw: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+        let mut notes = Vec::new();
+        for (i, m) in config.metrics.iter_mut().enumerate() {
+            let explicit = raw["metrics"][i].get("per_traffic_share").is_some();
+            if !explicit && m.measures_volume() {
+                m.per_traffic_share = true;
+                notes.push(format!(
+                    "metrics[{i}] ({}): judged per traffic share, because its name says it measures volume (set per_traffic_share to choose)",
+                    m.name
+                ));
+            }
+        }
         validate::validate(&config)?;
-        Ok(config)
+        Ok((config, notes))
     }
 
     /// Validates a configuration that was built or deserialised without [`Self::from_json`]

@@ -94,8 +94,10 @@ fn improvement_passes_and_direction_is_respected() {
     );
     assert_eq!(m.verdict, Verdict::Pass, "{}", m.reason);
 
+    // Raw values (not per traffic share), so only the direction decides.
     let c = config(serde_json::json!({
-        "name": "throughput", "type": "gauge", "threshold_percent_decrease": 10
+        "name": "throughput", "type": "gauge", "threshold_percent_decrease": 10,
+        "per_traffic_share": false
     }));
     let m = judge_one(
         &c,
@@ -125,6 +127,49 @@ fn per_traffic_share_compares_per_unit_of_traffic() {
     assert_eq!(m.verdict, Verdict::Pass, "{}", m.reason);
     let h = m.headline.expect("headline");
     assert!(h.relative.abs() < 1e-9, "{}", h.relative);
+}
+
+#[test]
+fn a_volume_metric_is_judged_per_traffic_share_unless_the_config_says_otherwise() {
+    // The seed config's `throughput` gauge: the canary at 25 % serves a third of the
+    // baseline's volume by design, which alone must not fail it.
+    let c = config(serde_json::json!({
+        "name": "throughput", "type": "gauge", "threshold_percent_decrease": 10
+    }));
+    assert!(c.metrics[0].per_traffic_share, "inferred from the name");
+    let m = judge_one(
+        &c,
+        Observation::Samples(lognormal(60, 750.0)),
+        Observation::Samples(lognormal(60, 250.0)),
+    );
+    assert_eq!(m.verdict, Verdict::Pass, "{}", m.reason);
+    // Said explicitly, the raw volumes are compared (and the split fails it).
+    let raw = config(serde_json::json!({
+        "name": "throughput", "type": "gauge", "threshold_percent_decrease": 10,
+        "per_traffic_share": false
+    }));
+    assert!(!raw.metrics[0].per_traffic_share);
+    let m = judge_one(
+        &raw,
+        Observation::Samples(lognormal(60, 750.0)),
+        Observation::Samples(lognormal(60, 250.0)),
+    );
+    assert_eq!(m.verdict, Verdict::Fail, "{}", m.reason);
+    // A per-request quantity is no volume, whatever else its name says.
+    for name in [
+        "request-latency",
+        "requests-duration-ms",
+        "error-count-rate",
+    ] {
+        let other = config(serde_json::json!({
+            "name": name, "type": "histogram", "threshold_percent_increase": 10
+        }));
+        assert!(!other.metrics[0].per_traffic_share, "{name}");
+    }
+    let rps = config(serde_json::json!({
+        "name": "requests_per_second", "type": "gauge", "threshold_percent_decrease": 10
+    }));
+    assert!(rps.metrics[0].per_traffic_share);
 }
 
 #[test]
