@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -166,6 +166,18 @@ fn test_command_prints_the_fixed_json_contract() {
         "{v}"
     );
     assert_eq!(v["effect_size"], 1.0);
+    // The 16 differences run 1..=7; their median is 4 and the 95 % interval the extremes.
+    let hl = &v["hodges_lehmann"];
+    assert_eq!(
+        (
+            &hl["estimate"],
+            &hl["lower"],
+            &hl["upper"],
+            &hl["confidence"]
+        ),
+        (&json!(4.0), &json!(1.0), &json!(7.0), &json!(0.95)),
+        "{v}"
+    );
 }
 
 #[test]

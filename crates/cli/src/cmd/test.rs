@@ -67,17 +67,15 @@ pub fn run(args: &TestArgs) -> Result<ExitCode> {
         TestName::MannWhitneyU | TestName::KolmogorovSmirnov => {
             let b = read_samples(&PathBuf::from(&args.baseline)).context("--baseline")?;
             let c = read_samples(&PathBuf::from(&args.canary)).context("--canary")?;
-            let r = if args.test == TestName::MannWhitneyU {
-                stats::mann_whitney_u(&c, &b, alt)?
+            let (r, shift) = if args.test == TestName::MannWhitneyU {
+                stats::mann_whitney_with_shift(&c, &b, alt, 0.95)?
             } else {
-                stats::ks_2samp(&c, &b, alt)?
+                (stats::ks_2samp(&c, &b, alt)?, None)
             };
             let mut v = result_json(&r);
             v["n_canary"] = json!(c.len());
             v["n_baseline"] = json!(b.len());
-            if args.test == TestName::MannWhitneyU
-                && let Ok(s) = stats::hodges_lehmann(&c, &b, 0.95)
-            {
+            if let Some(s) = shift {
                 v["hodges_lehmann"] = serde_json::to_value(s)?;
             }
             v

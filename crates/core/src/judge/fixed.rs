@@ -155,7 +155,7 @@ fn distribution(
     };
     report.result = Some(result);
     if input_shift {
-        report.shift = stats::hodges_lehmann(c, b, SHIFT_CONFIDENCE).ok();
+        report.shift = stats::shift::hodges_lehmann_sorted(c, b, SHIFT_CONFIDENCE).ok();
     }
     report.power = stats::samples_power(c.len(), b, th.pass_p_value, MDE_POWER);
     Ok(())

@@ -7,6 +7,7 @@ pub mod describe;
 pub mod kolmogorov;
 pub mod ks;
 pub mod mann_whitney;
+mod pairwise;
 pub mod power;
 pub mod shift;
 pub mod special;
@@ -18,7 +19,7 @@ pub use describe::{Summary, percentile};
 pub use ks::ks_2samp;
 pub use mann_whitney::mann_whitney_u;
 pub use power::{Power, counts_power, samples_power};
-pub use shift::{ShiftEstimate, hodges_lehmann};
+pub use shift::{ShiftEstimate, hodges_lehmann, mann_whitney_with_shift};
 
 use crate::error::StatsError;
 
