@@ -5,10 +5,20 @@
 # notices are printed as warnings. See audit/README.md for the database and how to refresh it.
 #
 #   ADVISORY_DB  the database directory (default: ../shared/advisory-db from the repository
-#                root)
+#                root, else /work/shared/advisory-db)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-db="${ADVISORY_DB:-../shared/advisory-db}"
+db="${ADVISORY_DB:-}"
+if [ -z "$db" ]; then
+    # Beside the project folder; a clone elsewhere on this machine finds the workplace's copy.
+    for candidate in ../shared/advisory-db /work/shared/advisory-db; do
+        if [ -d "$candidate/crates" ]; then
+            db=$candidate
+            break
+        fi
+    done
+fi
+db="${db:-../shared/advisory-db}"
 if [ ! -d "$db/crates" ]; then
     echo "no advisory database at $db (expected its crates/ directory); see audit/README.md" >&2
     exit 1

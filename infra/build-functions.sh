@@ -2,11 +2,11 @@
 # Builds every Lambda function under functions/ (phase, codedeploy-hook, soak-check) for
 # arm64 with cargo-lambda (zig as the cross linker), as `sam build` does with BuildMethod
 # rust-cargolambda, and reports each deployment zip's size (goal: at most 5 MB). Installs
-# cargo-lambda and ziglang from PyPI when missing.
+# cargo-lambda and ziglang from PyPI when missing, at the versions infra/tools.sh pins.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v cargo-lambda >/dev/null 2>&1; then
-    python3 -m pip install --quiet --disable-pip-version-check cargo-lambda ziglang
+    python3 -m pip install --quiet --disable-pip-version-check 'cargo-lambda==1.9.2' 'ziglang==0.17.1'
 fi
 if ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
     if ! rustup target add aarch64-unknown-linux-gnu; then

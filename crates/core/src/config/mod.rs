@@ -7,6 +7,7 @@
 
 mod direction;
 mod source;
+mod volume;
 
 pub use direction::Direction;
 mod validate;
@@ -150,36 +151,6 @@ impl MetricConfig {
             MetricKind::Counter => TestKind::ChiSquare,
             MetricKind::Histogram | MetricKind::Gauge => TestKind::MannWhitneyU,
         })
-    }
-
-    /// Whether the metric counts volume (its name says throughput, requests, invocations,
-    /// rps, …): a histogram or gauge whose values follow the traffic a version receives.
-    pub fn measures_volume(&self) -> bool {
-        const VOLUME: [&str; 10] = [
-            "throughput",
-            "requests",
-            "invocations",
-            "rps",
-            "qps",
-            "tps",
-            "volume",
-            "traffic",
-            "calls",
-            "count",
-        ];
-        // Words of a per-request quantity: "request-latency" is no volume.
-        const PER_UNIT: [&str; 12] = [
-            "latency", "duration", "time", "ms", "seconds", "error", "errors", "rate", "ratio",
-            "percent", "size", "bytes",
-        ];
-        let name = self.name.to_ascii_lowercase();
-        let words: Vec<&str> = name
-            .split(|c: char| !c.is_ascii_alphanumeric())
-            .filter(|w| !w.is_empty())
-            .collect();
-        self.kind != MetricKind::Counter
-            && words.iter().any(|w| VOLUME.contains(w))
-            && !words.iter().any(|w| PER_UNIT.contains(w))
     }
 
     /// The percentiles compared (empty for counters and gauges without explicit percentiles).
@@ -377,17 +348,7 @@ impl CanaryConfig {
             ConfigError::new(path, e.into_inner().to_string())
         })?;
         let raw: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
-        let mut notes = Vec::new();
-        for (i, m) in config.metrics.iter_mut().enumerate() {
-            let explicit = raw["metrics"][i].get("per_traffic_share").is_some();
-            if !explicit && m.measures_volume() {
-                m.per_traffic_share = true;
-                notes.push(format!(
-                    "metrics[{i}] ({}): judged per traffic share, because its name says it measures volume (set per_traffic_share to choose)",
-                    m.name
-                ));
-            }
-        }
+        let notes = volume::infer_per_traffic_share(&mut config, &raw);
         validate::validate(&config)?;
         Ok((config, notes))
     }

@@ -7,6 +7,7 @@
 //! change is in the metric's worse direction, it exceeds the practical threshold (and, for
 //! distribution tests, the minimum effect size), and the p-value falls below a tier.
 
+mod evidence;
 pub(crate) mod fixed;
 mod model;
 pub mod sequential;
@@ -108,7 +109,7 @@ pub fn judge_with_state(
             input.baseline_is_live,
         );
         let fixed_report = r.clone();
-        fixed::classify_sequential(m, &config.statistical_thresholds, r, &ev);
+        evidence::classify_sequential(m, &config.statistical_thresholds, r, &ev);
         // Without a live baseline the anytime test is deliberately conservative. At the end of
         // the phase one pre-planned fixed-horizon comparison against the earlier baseline runs
         // (one look, so its error rate holds), with counts' chi-square scaled down by the
@@ -122,7 +123,7 @@ pub fn judge_with_state(
                 st.drift()
             };
             let phi = st.dispersion();
-            if let Some(f) = fixed::final_stale_check(
+            if let Some(f) = evidence::final_stale_check(
                 m,
                 &config.statistical_thresholds,
                 fixed_report,
