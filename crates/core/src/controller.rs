@@ -250,6 +250,7 @@ impl Replay {
             }),
             shift_estimate: self.shift_estimate,
             phase_complete: self.state.phase_complete(config, interval.at_seconds),
+            routed: true,
         });
         let (mut decision, mut new_phase) = self.state.look(config, interval.at_seconds, &input);
         if decision.requires_approval {

@@ -35,6 +35,9 @@ pub struct Windows<'a> {
     pub shift_estimate: bool,
     /// This look ends the phase (its soak time is over).
     pub phase_complete: bool,
+    /// The observations were routed by the alias (a deployed canary, a recorded timeline):
+    /// check the realised split against the weight.
+    pub routed: bool,
 }
 
 /// Whether a canary at `canary_weight` % still has a live baseline beside it.
@@ -60,6 +63,7 @@ pub fn judge_input(w: Windows<'_>) -> JudgeInput<'_> {
         latest: w.latest,
         shift_estimate: w.shift_estimate,
         phase_complete: w.phase_complete,
+        check_split: w.routed,
     }
 }
 
@@ -266,6 +270,7 @@ mod tests {
             latest: None,
             shift_estimate: false,
             phase_complete: false,
+            routed: true,
         };
         let live = judge_input(w(25.0));
         assert!(live.baseline_is_live);

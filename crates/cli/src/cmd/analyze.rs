@@ -35,6 +35,8 @@ pub fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
         phase_complete: window
             .elapsed_seconds
             .is_none_or(|e| e >= phase.duration_seconds),
+        // A window given to `analyze` may be assembled by hand, with no alias behind it.
+        routed: false,
     });
     let report = judge::judge_with_state(&config, &input, &mut SequentialState::default());
     let elapsed = window.elapsed_seconds.unwrap_or(phase.duration_seconds);

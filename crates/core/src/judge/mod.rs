@@ -10,10 +10,11 @@
 mod evidence;
 pub(crate) mod fixed;
 mod model;
+mod ratio;
 pub mod sequential;
 
 pub use fixed::judge_metric_fixed;
-pub use model::{Change, JudgeReport, MetricReport, Severity, SideStats, Verdict};
+pub use model::{Change, JudgeReport, MetricReport, SampleRatio, Severity, SideStats, Verdict};
 
 use crate::config::{AnalysisMethod, CanaryConfig};
 use crate::observe::SideObservations;
@@ -40,6 +41,9 @@ pub struct JudgeInput<'a> {
     pub shift_estimate: bool,
     /// This look ends the phase (its soak time is over).
     pub phase_complete: bool,
+    /// Check the realised split against the traffic shares (data routed by the alias; a
+    /// window assembled by hand need not follow it).
+    pub check_split: bool,
 }
 
 /// The observations that arrived since the previous look, and every baseline observation
@@ -61,7 +65,9 @@ pub fn judge(config: &CanaryConfig, input: &JudgeInput<'_>) -> JudgeReport {
         .iter()
         .map(|m| judge_metric_fixed(m, &config.statistical_thresholds, input))
         .collect();
-    JudgeReport::new(metrics, input.baseline_is_live)
+    let mut report = JudgeReport::new(metrics, input.baseline_is_live);
+    report.sample_ratio_mismatch = ratio::mismatch(&report, input);
+    report
 }
 
 /// Judges every metric with the config's method. With `sequential` (and `input.latest`

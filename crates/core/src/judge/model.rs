@@ -186,6 +186,26 @@ pub struct JudgeReport {
     pub metrics: Vec<MetricReport>,
     /// False when the baseline was observed earlier, not alongside the canary.
     pub baseline_is_live: bool,
+    /// Set when the canary received far from the share of requests its alias routes to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample_ratio_mismatch: Option<SampleRatio>,
+}
+
+/// A realised traffic split far from the alias weight: a routing problem, not a verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SampleRatio {
+    /// The counter metric whose trials counted the requests.
+    pub metric: String,
+    /// The canary's share of requests the alias routes (0–1).
+    pub expected_share: f64,
+    /// The canary's share of requests it received.
+    pub observed_share: f64,
+    /// Canary requests.
+    pub canary: u64,
+    /// Baseline requests.
+    pub baseline: u64,
+    /// Standard score of the canary's count against the expected share.
+    pub z: f64,
 }
 
 impl JudgeReport {
@@ -194,6 +214,7 @@ impl JudgeReport {
         Self {
             metrics,
             baseline_is_live,
+            sample_ratio_mismatch: None,
         }
     }
 

@@ -40,6 +40,7 @@ fn judge_one(c: &CanaryConfig, b: Observation, k: Observation) -> MetricReport {
         latest: None,
         shift_estimate: true,
         phase_complete: true,
+        check_split: true,
     };
     judge(c, &input).metrics.remove(0)
 }
@@ -244,6 +245,7 @@ fn missing_or_empty_side_is_no_data() {
         latest: None,
         shift_estimate: true,
         phase_complete: true,
+        check_split: true,
     };
     assert_eq!(judge(&c, &input).metrics[0].verdict, Verdict::NoData);
 }
@@ -308,5 +310,82 @@ mod stopped_reporting {
                 "seed {seed}: {actions:?}"
             );
         }
+    }
+}
+
+mod sample_ratio {
+    //! The realised split against the alias weight.
+    use super::*;
+
+    fn counts(canary_total: u64, baseline_total: u64) -> JudgeReport {
+        let c = config(serde_json::json!({
+            "name": "errors", "type": "counter", "threshold_percent_increase": 5, "critical": true
+        }));
+        let (base, can) = sides(
+            "errors",
+            Observation::Counts(Counts {
+                events: 1,
+                total: baseline_total,
+            }),
+            Observation::Counts(Counts {
+                events: 0,
+                total: canary_total,
+            }),
+        );
+        let input = JudgeInput {
+            baseline: &base,
+            canary: &can,
+            canary_share: 0.05,
+            baseline_share: 0.95,
+            baseline_is_live: true,
+            latest: None,
+            shift_estimate: false,
+            phase_complete: false,
+            check_split: true,
+        };
+        judge(&c, &input)
+    }
+
+    #[test]
+    fn a_split_near_the_weight_passes_and_a_far_one_is_flagged() {
+        // 5 % of 20,000 requests is 1,000; Poisson noise is about 31.
+        assert_eq!(counts(1_000, 19_000).sample_ratio_mismatch, None);
+        assert_eq!(counts(1_080, 18_920).sample_ratio_mismatch, None);
+        // Straddling a shift: off by less than half the share is not a routing problem.
+        assert_eq!(counts(600, 19_400).sample_ratio_mismatch, None);
+        let none = counts(0, 20_000)
+            .sample_ratio_mismatch
+            .expect("no canary traffic");
+        assert_eq!((none.canary, none.baseline), (0, 20_000));
+        assert!((none.expected_share - 0.05).abs() < 1e-12);
+        let double = counts(2_500, 17_500)
+            .sample_ratio_mismatch
+            .expect("too much");
+        assert!(double.z > 5.0 && (double.observed_share - 0.125).abs() < 1e-12);
+        // Too few requests say nothing.
+        assert_eq!(counts(0, 150).sample_ratio_mismatch, None);
+    }
+
+    #[test]
+    fn a_wrong_split_holds_and_never_advances() {
+        let c = CanaryConfig::from_json(include_str!("../../../../examples/demo-config.json"))
+            .expect("config");
+        let mut report = counts(0, 20_000);
+        report.metrics.clear();
+        let state = crate::policy::PhaseState {
+            phase: 1,
+            elapsed_in_phase_seconds: 10_000,
+            total_elapsed_seconds: 600,
+            hold_seconds: 0,
+        };
+        let d = crate::policy::decide(&c, report.clone(), &state);
+        assert_eq!(d.action, crate::policy::Action::Hold, "{}", d.reason);
+        assert!(d.reason.contains("sample-ratio mismatch"), "{}", d.reason);
+        let late = crate::policy::PhaseState {
+            total_elapsed_seconds: c.timeout_seconds,
+            ..state
+        };
+        let d = crate::policy::decide(&c, report, &late);
+        assert_eq!(d.action, crate::policy::Action::Rollback, "{}", d.reason);
     }
 }

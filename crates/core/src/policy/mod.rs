@@ -4,6 +4,10 @@
 //! Order of the rules (the first that applies wins):
 //! 1. A critical metric fails at the rollback tier, or two or more metrics fail of which at
 //!    least one is critical: **rollback**.
+//!
+//!    Then, when the canary received far from the share of requests its alias routes (the
+//!    judge's sample-ratio check): a routing problem, **hold** (and notify) — a **rollback**
+//!    once the canary's timeout is spent, never an advance.
 //! 2. A critical metric fails (hold tier or absolute limit): **hold**; a hold that has lasted
 //!    the phase's soak window becomes a **rollback**.
 //! 3. A critical metric has no data (or its test could not run), or the canary has fewer requests than the phase needs:
@@ -119,6 +123,26 @@ pub fn decide(config: &CanaryConfig, report: JudgeReport, state: &PhaseState) ->
     let failures = Failures::of(&d.report);
     if let Some(why) = failures.immediate_rollback() {
         return rollback(config, d, why);
+    }
+    if let Some(s) = &d.report.sample_ratio_mismatch {
+        let why = format!(
+            "sample-ratio mismatch: the canary received {:.1}% of the requests ({} of {}, by {}) where the alias routes {:.1}%: a routing problem, not a verdict",
+            s.observed_share * 100.0,
+            s.canary,
+            s.canary.saturating_add(s.baseline),
+            s.metric,
+            s.expected_share * 100.0
+        );
+        if state.total_elapsed_seconds >= config.timeout_seconds {
+            let why = format!(
+                "{why}; still after the canary's {} s timeout, and a split that cannot be trusted never promotes",
+                config.timeout_seconds
+            );
+            return rollback(config, d, why);
+        }
+        d.action = Action::Hold;
+        d.reason = format!("{why}: holding at {weight}% until the split is right");
+        return d;
     }
     let critical_fail = failures.critical.clone();
     if !critical_fail.is_empty() {

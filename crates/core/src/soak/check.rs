@@ -206,6 +206,7 @@ async fn judge_looks<M: MetricsSource>(
             }),
             shift_estimate: newest,
             phase_complete: final_look,
+            routed: true,
         });
         let report = judge::judge_with_state(config, &input, &mut state);
         let f = policy::soak_finding(&report, final_look);

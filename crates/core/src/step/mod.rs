@@ -258,6 +258,7 @@ where
         }),
         shift_estimate: true,
         phase_complete: exec.run.phase_complete(&exec.config, at),
+        routed: true,
     });
     let (decision, _) = exec.run.look(&exec.config, at, &input);
     exec.error_since = None;
