@@ -183,10 +183,10 @@ pub struct Interval {
     /// End of the interval, in seconds since the canary started.
     pub at_seconds: u64,
     /// The baseline's new observations.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::observe::unique_metrics")]
     pub baseline: SideObservations,
     /// The canary's new observations.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::observe::unique_metrics")]
     pub canary: SideObservations,
 }
 
@@ -194,8 +194,9 @@ impl Interval {
     /// Parses one timeline line and checks it against the config.
     pub fn from_json(line: &str, config: &CanaryConfig) -> Result<Self, ConfigError> {
         let de = &mut serde_json::Deserializer::from_str(line);
-        let i: Self = serde_path_to_error::deserialize(de)
+        let i: Self = serde_path_to_error::deserialize(&mut *de)
             .map_err(|e| ConfigError::new(e.path().to_string(), e.into_inner().to_string()))?;
+        crate::observe::end(de)?;
         check_side("baseline", &i.baseline, config)?;
         check_side("canary", &i.canary, config)?;
         Ok(i)

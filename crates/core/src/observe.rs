@@ -69,11 +69,50 @@ pub struct Window {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub elapsed_seconds: Option<u64>,
     /// The baseline version's observations.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_metrics")]
     pub baseline: SideObservations,
     /// The canary version's observations.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_metrics")]
     pub canary: SideObservations,
+}
+
+/// Reads one side's observations, refusing a metric named twice (JSON parsers disagree on
+/// which one wins, so neither may).
+pub fn unique_metrics<'de, D>(d: D) -> Result<SideObservations, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    struct Side;
+    impl<'de> serde::de::Visitor<'de> for Side {
+        type Value = SideObservations;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object of observations by metric name")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = SideObservations::new();
+            while let Some((name, obs)) = map.next_entry::<String, Observation>()? {
+                if out.contains_key(&name) {
+                    return Err(serde::de::Error::custom(format!(
+                        "metric `{name}` appears twice"
+                    )));
+                }
+                out.insert(name, obs);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_map(Side)
+}
+
+/// Refuses anything after the one JSON document.
+pub(crate) fn end(
+    de: &mut serde_json::Deserializer<serde_json::de::StrRead<'_>>,
+) -> Result<(), ConfigError> {
+    de.end()
+        .map_err(|e| ConfigError::new("$", format!("trailing data after the document: {e}")))
 }
 
 fn default_phase() -> usize {
@@ -86,12 +125,13 @@ impl Window {
     /// counts and samples are well-formed. Errors name the JSON path at fault.
     pub fn from_json(text: &str, config: &CanaryConfig) -> Result<Self, ConfigError> {
         let de = &mut serde_json::Deserializer::from_str(text);
-        let w: Self = serde_path_to_error::deserialize(de).map_err(|e| {
+        let w: Self = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
             ConfigError::new(
                 e.path().to_string(),
                 shape_hint(&e.into_inner().to_string()),
             )
         })?;
+        end(de)?;
         if w.phase == 0 || w.phase > config.canary_phases.len() {
             return Err(ConfigError::new(
                 "phase",
@@ -232,5 +272,48 @@ mod tests {
             })
         );
         assert!(a.extend(&Observation::Samples(vec![1.0])).is_err());
+    }
+}
+
+#[cfg(test)]
+mod strict_inputs {
+    //! Windows, timeline lines and configs are read strictly: what two parsers would read
+    //! differently is refused with the place named.
+    use crate::config::CanaryConfig;
+    use crate::controller::Interval;
+    use crate::observe::Window;
+
+    fn config() -> CanaryConfig {
+        CanaryConfig::from_json(include_str!("../../../examples/demo-config.json")).expect("config")
+    }
+
+    #[test]
+    fn a_metric_named_twice_is_refused() {
+        let c = config();
+        let line = r#"{"at_seconds": 60, "baseline": {"errors": {"events": 90, "total": 100}, "errors": {"events": 0, "total": 100}}}"#;
+        let e = Interval::from_json(line, &c).expect_err("duplicate");
+        assert!(e.message.contains("`errors` appears twice"), "{e:?}");
+        assert!(e.path.contains("baseline"), "{e:?}");
+        let w = r#"{"phase": 1, "canary": {"errors": {"events": 1, "total": 9}, "errors": {"events": 0, "total": 9}}}"#;
+        let e = Window::from_json(w, &c).expect_err("duplicate");
+        assert!(e.path.contains("canary"), "{e:?}");
+    }
+
+    #[test]
+    fn unknown_keys_in_counts_and_trailing_documents_are_refused() {
+        let c = config();
+        let line =
+            r#"{"at_seconds": 60, "canary": {"errors": {"events": 1, "total": 9, "totl": 90}}}"#;
+        assert!(Interval::from_json(line, &c).is_err());
+        let two = r#"{"at_seconds": 60} {"at_seconds": 120}"#;
+        let e = Interval::from_json(two, &c).expect_err("two intervals on a line");
+        assert!(e.message.contains("trailing"), "{e:?}");
+        let text = include_str!("../../../examples/demo-config.json");
+        let e = CanaryConfig::from_json(&format!("{text}\n{{}}")).expect_err("trailing config");
+        assert_eq!(e.path, "$");
+        assert!(
+            CanaryConfig::from_json(&format!("{text}\n\n")).is_ok(),
+            "whitespace is fine"
+        );
     }
 }

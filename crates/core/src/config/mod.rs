@@ -342,11 +342,12 @@ impl CanaryConfig {
     /// because a canary at 5 % serves 1/19 of the baseline's volume by design.
     pub fn from_json_with_notes(text: &str) -> Result<(Self, Vec<String>), ConfigError> {
         let de = &mut serde_json::Deserializer::from_str(text);
-        let mut config: Self = serde_path_to_error::deserialize(de).map_err(|e| {
+        let mut config: Self = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
             let path = e.path().to_string();
             let path = if path == "." { "$".to_string() } else { path };
             ConfigError::new(path, e.into_inner().to_string())
         })?;
+        crate::observe::end(de)?;
         let raw: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
         let notes = volume::infer_per_traffic_share(&mut config, &raw);
         validate::validate(&config)?;

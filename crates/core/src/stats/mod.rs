@@ -108,6 +108,7 @@ pub struct TestResult {
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
 )]
+#[serde(deny_unknown_fields)]
 pub struct Counts {
     /// Number of events (errors, throttles, conversions).
     pub events: u64,
