@@ -79,7 +79,7 @@ impl RunState {
 
     /// Whether the current phase has no live baseline (the canary takes all traffic).
     pub fn full_traffic(&self, config: &CanaryConfig) -> bool {
-        self.weight(config) >= 100.0
+        !look::baseline_is_live(self.weight(config))
     }
 
     /// Judges, decides and applies the decision to the state. Returns the decision and

@@ -5,7 +5,6 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_cloudwatch::config::Credentials;
@@ -61,14 +60,7 @@ impl FaultProxy {
             endpoint: format!("http://127.0.0.1:{port}"),
             port,
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "the fault proxy did not start within 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        super::wait_for_port(port, "the fault proxy");
         proxy
     }
 

@@ -31,6 +31,7 @@ where
     act(
         soak,
         judged,
+        &promotion.state.config,
         now_epoch - schedule_seconds,
         p.router,
         p.notifier,
@@ -163,7 +164,6 @@ struct Judged {
     report: JudgeReport,
     finding: SoakFinding,
     first_failing: Option<usize>,
-    config: CanaryConfig,
 }
 
 /// Judges the settled looks: with sequential analysis every look again from the promotion
@@ -224,7 +224,6 @@ async fn judge_looks<M: MetricsSource>(
         report,
         finding,
         first_failing,
-        config: config.clone(),
     }))
 }
 
@@ -233,6 +232,7 @@ async fn judge_looks<M: MetricsSource>(
 async fn act<R: TrafficRouter, N: Notifier>(
     soak: Soak,
     judged: Judged,
+    config: &CanaryConfig,
     previous_run: i64,
     router: &R,
     notifier: &N,
@@ -252,13 +252,12 @@ async fn act<R: TrafficRouter, N: Notifier>(
         report,
         finding,
         first_failing,
-        config,
     } = judged;
     out.looks = at + 1;
     let final_look = ends[at] >= soak_end;
     // Only the run that first sees the first failing look tells people about it.
     let first_seen_now = first_failing.is_some_and(|i| ends[i] + SETTLE_SECONDS > previous_run);
-    let may_roll_back = policy::rollback_mode(&config) == RollbackMode::Automatic;
+    let may_roll_back = policy::rollback_mode(config) == RollbackMode::Automatic;
     let (status, action, why) = match &finding {
         SoakFinding::Healthy if final_look => (
             SoakStatus::Passed,
@@ -301,7 +300,7 @@ async fn act<R: TrafficRouter, N: Notifier>(
         min_samples: 0,
         report,
     };
-    let text = render_decision_text(&config, &decision);
+    let text = render_decision_text(config, &decision);
     out.status = status;
     out.summary = format!("{version}: {}", decision.reason);
     out.report = Some(text.clone());
@@ -323,7 +322,7 @@ async fn act<R: TrafficRouter, N: Notifier>(
         _ => None,
     };
     if let Some(news) = news {
-        for n in notify::soak(&config, &decision, &text, news) {
+        for n in notify::soak(config, &decision, &text, news) {
             if let Err(e) = notifier.publish(&n).await {
                 out.notification_failures
                     .push(DeliveryFailure::notification(n.event.as_str(), e));

@@ -124,17 +124,23 @@ pub struct PhaseResponse {
 impl PhaseEvent {
     /// Parses an event as the state machine sends it, validating its carried state.
     pub fn from_value(value: &Value) -> Result<Self, StepError> {
-        if let Some(exec) = value.get("execution") {
-            Execution::from_value(exec)
+        let event: Self = match parse_value(value) {
+            Ok(event) => event,
+            Err(e) => {
+                // An internally tagged event's errors stop at the event itself: a carried state
+                // that does not parse is parsed again on its own, for the path inside it.
+                if let Some(exec) = value.get("execution") {
+                    parse_value::<Execution>(exec)
+                        .map_err(|e| StepError::InvalidState(e.under("$.execution")))?;
+                }
+                return Err(StepError::InvalidState(e));
+            }
+        };
+        if let Some(exec) = event.execution() {
+            exec.validate()
                 .map_err(|e| StepError::InvalidState(e.under("$.execution")))?;
         }
-        if let Some(hook) = value.get("input").and_then(|i| i.get("hook"))
-            && !hook.is_null()
-        {
-            parse_value::<HookRef>(hook)
-                .map_err(|e| StepError::InvalidState(e.under("$.input.hook")))?;
-        }
-        parse_value(value).map_err(StepError::InvalidState)
+        Ok(event)
     }
 
     /// The carried state, for the events that have one.

@@ -10,7 +10,7 @@ use serde_json::Value;
 pub use super::events::{PhaseEvent, PhaseResponse};
 use super::{Execution, HookRef, StepError, apply_override, look, start};
 use crate::config::CanaryConfig;
-use crate::notify::{self, Event, Level, Notification};
+use crate::notify::{self, Event, Level};
 use crate::policy::Action;
 use crate::ports::{LifecycleHook, MetricsSource, Notifier, TrafficRouter};
 use crate::state::DeliveryFailure;
@@ -36,8 +36,18 @@ pub struct Ports<'a, M, R, N, H> {
 struct Deliveries(Vec<DeliveryFailure>);
 
 impl Deliveries {
-    async fn publish<N: Notifier>(&mut self, notifier: &N, n: &Notification) {
-        if let Err(e) = notifier.publish(n).await {
+    /// Publishes a notification about the controller itself (see [`notify::operational`]),
+    /// keeping a failure.
+    async fn notify<N: Notifier>(
+        &mut self,
+        notifier: &N,
+        config: &CanaryConfig,
+        event: Event,
+        level: Level,
+        text: &str,
+    ) {
+        let n = notify::operational(config, event, level, text);
+        if let Err(e) = notifier.publish(&n).await {
             self.0
                 .push(DeliveryFailure::notification(n.event.as_str(), e));
         }
@@ -141,15 +151,16 @@ where
                 "approval needed to {}: answer with `canary-gate approve` or `canary-gate reject` (naming the execution when several run)",
                 action.as_str()
             );
-            let n = notify::operational(
+            // A request nobody receives ends by the wait's timeout, whose safe default applies;
+            // the failure is in the response.
+            out.notify(
+                p.notifier,
                 &execution.config,
                 Event::NeedsApproval,
                 Level::Warning,
                 &summary,
-            );
-            // A request nobody receives ends by the wait's timeout, whose safe default applies;
-            // the failure is in the response.
-            out.publish(p.notifier, &n).await;
+            )
+            .await;
             Ok(out.respond(execution, action, true, 1, summary))
         }
         PhaseEvent::Apply {
@@ -169,8 +180,8 @@ where
                 Action::Continue | Action::Extend | Action::Hold => None,
             };
             if let Some((event, level)) = event {
-                let n = notify::operational(&exec.config, event, level, &summary);
-                out.publish(p.notifier, &n).await;
+                out.notify(p.notifier, &exec.config, event, level, &summary)
+                    .await;
             }
             Ok(out.respond(exec, action, false, wait, summary))
         }
@@ -179,9 +190,14 @@ where
             if action == Action::Rollback {
                 let exec = apply_override(execution, Action::Rollback, now_epoch, p.router).await?;
                 let summary = "no answer in time: rolled back (safe default)".to_string();
-                let n =
-                    notify::operational(&exec.config, Event::Rollback, Level::Critical, &summary);
-                out.publish(p.notifier, &n).await;
+                out.notify(
+                    p.notifier,
+                    &exec.config,
+                    Event::Rollback,
+                    Level::Critical,
+                    &summary,
+                )
+                .await;
                 return Ok(out.respond(exec, Action::Rollback, false, 1, summary));
             }
             let summary = format!(
@@ -206,13 +222,14 @@ where
                 "alias changed by someone else; canary-gate stopped without writing: {}",
                 error_text(&error)
             );
-            let n = notify::operational(
+            out.notify(
+                p.notifier,
                 &execution.config,
                 Event::NeedsApproval,
                 Level::Critical,
                 &summary,
-            );
-            out.publish(p.notifier, &n).await;
+            )
+            .await;
             if let Some(h) = &execution.hook
                 && let Err(e) = report(p.hook, h, false).await
             {
@@ -287,18 +304,25 @@ where
         let summary = format!(
             "looks have failed for {lasted} s (limit {limit} s): rolled back; last error: {what}"
         );
-        let n = notify::operational(&exec.config, Event::Rollback, Level::Critical, &summary);
-        out.publish(p.notifier, &n).await;
+        out.notify(
+            p.notifier,
+            &exec.config,
+            Event::Rollback,
+            Level::Critical,
+            &summary,
+        )
+        .await;
         return Ok(out.respond(exec, Action::Rollback, false, 1, summary));
     }
     let summary = format!("look failed ({what}); holding the current weight and retrying");
-    let n = notify::operational(
+    out.notify(
+        p.notifier,
         &execution.config,
         Event::RegressionDetected,
         Level::Warning,
         &summary,
-    );
-    out.publish(p.notifier, &n).await;
+    )
+    .await;
     let wait = execution.config.analysis.look_interval_seconds;
     Ok(out.respond(execution, Action::Hold, false, wait, summary))
 }
