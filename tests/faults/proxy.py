@@ -12,7 +12,9 @@ Faults
   reset      the connection is reset (TCP RST) without an answer.
              `status` and `reset` with `after`: the request is forwarded first (a write
              lands), and only its answer is lost.
-  hang       the request is read and never answered (the connection is held `seconds`).
+  hang       the request is read and never answered (the connection is held `seconds`);
+             with `after` it is forwarded first (a publish is delivered, a write lands)
+             and only the answer never comes.
   stall      the headers and half of moto's body are sent, then nothing.
   get-metric-data rewrites of moto's real GetMetricData answer (query protocol, XML):
   partial    the chosen queries' `StatusCode` becomes `PartialData`; with `next_token` a
@@ -221,7 +223,7 @@ class Handler(BaseHTTPRequestHandler):
         op = operation(self.command, self.path, self.headers, body)
         rule = matching_rule(op)
         fault = rule and rule["fault"]
-        if rule and rule.get("after") and fault in ("status", "reset"):
+        if rule and rule.get("after") and fault in ("status", "reset", "hang"):
             # The request reaches the emulator (a write lands); only its answer is lost.
             self.forward(body)
         if fault == "throttle":

@@ -353,15 +353,32 @@ def sqs_subscription(c, topic_arn, name):
     return url
 
 
+def notification_id(envelope):
+    return envelope.get("MessageAttributes", {}).get("notification_id", {}).get("Value")
+
+
 def drain(c, url):
-    out = []
+    """The messages on a subscriber's queue as a subscriber sees them: SNS delivers at least
+    once (and a publish whose answer was late is sent again), so a second delivery of one
+    `notification_id` is dropped and counted. Returns (messages, duplicates, without id)."""
+    out, seen, duplicates, without_id = [], set(), 0, 0
     while True:
         msgs = c["sqs"].receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
                                         MessageAttributeNames=["All"]).get("Messages", [])
         if not msgs:
-            return out
+            return out, duplicates, without_id
         for m in msgs:
-            out.append(json.loads(m["Body"]))
+            envelope = json.loads(m["Body"])
+            nid = notification_id(envelope)
+            if nid is None:
+                without_id += 1
+            elif nid in seen:
+                duplicates += 1
+                c["sqs"].delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+                continue
+            else:
+                seen.add(nid)
+            out.append(envelope)
             c["sqs"].delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
 
 
@@ -644,7 +661,10 @@ def main():
         # report fails, which would end the execution in `Failed` instead.
         check(any(line.startswith("Promoted (promote:") for line in h.get("lines", [])),
               f"healthy canary: the finish step reported Succeeded to CodeDeploy deployment {h['hook']['deploymentId']}")
-        msgs = drain(c, h["queue"])
+        msgs, duplicates, without_id = drain(c, h["queue"])
+        check(without_id == 0, f"healthy canary: every notification carries a notification_id ({without_id} without)")
+        if duplicates:
+            log(f"    {duplicates} second delivery(ies) of one notification_id dropped, as a subscriber would")
         events = [m.get("MessageAttributes", {}).get("event", {}).get("Value") for m in msgs]
         check("promoted" in events, f"healthy canary: `promoted` notification received (events: {events})")
         if h.get("soak_from"):
@@ -686,7 +706,10 @@ def main():
               f"regressed canary: the canary version took traffic {dict(traffic.seen[r['fn']])}")
         check(any(line.startswith("RolledBack (rollback:") for line in r.get("lines", [])),
               f"regressed canary: the finish step reported Failed to CodeDeploy deployment {r['hook']['deploymentId']}")
-        msgs = drain(c, r["queue"])
+        msgs, duplicates, without_id = drain(c, r["queue"])
+        check(without_id == 0, f"regressed canary: every notification carries a notification_id ({without_id} without)")
+        if duplicates:
+            log(f"    {duplicates} second delivery(ies) of one notification_id dropped, as a subscriber would")
         rollback = [m for m in msgs if m.get("MessageAttributes", {}).get("event", {}).get("Value") == "rollback"]
         check(len(rollback) == 1, f"regressed canary: one `rollback` notification (events: "
               f"{[m.get('MessageAttributes', {}).get('event', {}).get('Value') for m in msgs]})")

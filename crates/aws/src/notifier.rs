@@ -1,6 +1,7 @@
 //! SNS behind [`Notifier`]: the subject line (spelled in the ASCII SNS accepts), the text
 //! report as body, and the message attributes subscribers filter on (`event`, `severity`,
-//! `function`, `alias`, and `actor` for operator overrides).
+//! `function`, `alias`, and `actor` for operator overrides), plus `notification_id`: the same
+//! for every attempt of one message, so that a subscriber can drop a second delivery.
 //!
 //! Which topic hears of an event follows the config's `notifications` section: each channel
 //! named there is either a topic ARN, or a name mapped to a topic ARN by the deployment
@@ -25,6 +26,10 @@ use crate::error::classify;
 
 /// The environment variable that maps channel names to topic ARNs.
 pub const CHANNEL_TOPICS_ENV: &str = "CANARY_GATE_CHANNEL_TOPICS";
+
+/// The message attribute that carries [`Notification::id`], the same on every attempt of one
+/// message, for subscribers to de-duplicate SNS's at-least-once deliveries on.
+pub const NOTIFICATION_ID: &str = "notification_id";
 
 /// Publishes to the topics of a notification's channels.
 #[derive(Debug, Clone)]
@@ -130,7 +135,13 @@ impl SnsNotifier {
             .topic_arn(topic)
             .subject(sns_subject(&n.subject))
             .message(&n.body);
-        for (k, v) in &n.attributes {
+        let id = n.id();
+        let attributes = n
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain([(NOTIFICATION_ID, id.as_str())]);
+        for (k, v) in attributes {
             let value = MessageAttributeValue::builder()
                 .data_type("String")
                 .string_value(v)

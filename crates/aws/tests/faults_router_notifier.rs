@@ -159,6 +159,11 @@ async fn topic_with_queue(moto: &Moto) -> (String, String, aws_sdk_sqs::Client) 
 }
 
 async fn delivered(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> usize {
+    delivered_ids(sqs, queue_url).await.len()
+}
+
+/// The `notification_id` of every message on the queue (which is emptied).
+async fn delivered_ids(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<String> {
     let msgs = sqs
         .receive_message()
         .queue_url(queue_url)
@@ -174,7 +179,17 @@ async fn delivered(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> usize {
             .await
             .expect("delete");
     }
-    msgs.messages().len()
+    msgs.messages()
+        .iter()
+        .map(|m| {
+            let envelope: serde_json::Value =
+                serde_json::from_str(m.body().expect("body")).expect("SNS envelope");
+            envelope["MessageAttributes"]["notification_id"]["Value"]
+                .as_str()
+                .expect("notification_id attribute")
+                .to_string()
+        })
+        .collect()
 }
 
 fn rollback() -> Notification {
@@ -221,6 +236,34 @@ async fn notifications_under_faults_are_retried_then_reported_transient() {
         );
         assert_eq!(proxy.calls("Publish"), publishes, "{rule}");
     }
+    // A publish that reached SNS but whose answer never came is sent again after the attempt
+    // timeout: SNS delivers twice, and both carry the one id subscribers de-duplicate on.
+    proxy.set(
+        json!([{"op": "Publish", "fault": "hang", "after": true, "seconds": 30, "calls": [1]}]),
+    );
+    within_60s(notifier.publish(&rollback()))
+        .await
+        .expect("the second attempt is answered");
+    assert_eq!(proxy.calls("Publish"), 2);
+    assert_eq!(
+        delivered_ids(&sqs, &queue_url).await,
+        vec![rollback().id(), rollback().id()],
+        "two deliveries of one message"
+    );
+    // A publish that reached SNS but whose answer never came is sent again after the attempt
+    // timeout: SNS delivers twice, and both carry the one id subscribers de-duplicate on.
+    proxy.set(
+        json!([{"op": "Publish", "fault": "hang", "after": true, "seconds": 30, "calls": [1]}]),
+    );
+    within_60s(notifier.publish(&rollback()))
+        .await
+        .expect("the second attempt is answered");
+    assert_eq!(proxy.calls("Publish"), 2);
+    assert_eq!(
+        delivered_ids(&sqs, &queue_url).await,
+        vec![rollback().id(), rollback().id()],
+        "two deliveries of one message"
+    );
     for (rule, throttled) in [
         (json!({"op": "Publish", "fault": "throttle"}), true),
         (

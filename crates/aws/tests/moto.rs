@@ -442,6 +442,21 @@ async fn sns_message_reaches_a_subscribed_queue_with_subject_body_and_attributes
         );
         assert_eq!(envelope["MessageAttributes"][k]["Type"], "String");
     }
+    // The id subscribers de-duplicate on: the message's, and the same when it is sent again.
+    assert_eq!(
+        envelope["MessageAttributes"]["notification_id"]["Value"],
+        n.id()
+    );
+    SnsNotifier::new(aws_sdk_sns::Client::new(&sdk), &topic_arn)
+        .publish(&n)
+        .await
+        .expect("publish again");
+    let again = received(&sqs, &queue_url).await;
+    assert_eq!(again.len(), 1);
+    assert_eq!(
+        again[0]["MessageAttributes"]["notification_id"],
+        envelope["MessageAttributes"]["notification_id"]
+    );
 }
 
 #[tokio::test]
