@@ -45,6 +45,25 @@ fn parse_samples(text: &str) -> Result<Vec<f64>> {
     Ok(out)
 }
 
+/// The highest request rate the simulator takes: every request is drawn, so 10⁴ per second
+/// is already 6·10⁵ samples per version and look.
+pub const MAX_RPS: f64 = 10_000.0;
+
+/// Parses a `--rps` value: a finite rate in (0, [`MAX_RPS`]].
+pub fn parse_rps(s: &str) -> std::result::Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number"))?;
+    if v.is_finite() && v > 0.0 && v <= MAX_RPS {
+        Ok(v)
+    } else {
+        Err(format!(
+            "{s:?} is not a request rate in (0, {MAX_RPS}] per second"
+        ))
+    }
+}
+
 /// Parses `EVENTS/TOTAL`, e.g. `91/2845`.
 pub fn parse_counts(s: &str) -> Result<Counts> {
     let (e, t) = s
@@ -64,6 +83,16 @@ pub fn parse_counts(s: &str) -> Result<Counts> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_rates_are_finite_positive_and_bounded() {
+        assert_eq!(parse_rps("50"), Ok(50.0));
+        assert_eq!(parse_rps("0.5"), Ok(0.5));
+        for bad in ["nan", "inf", "-inf", "0", "-5", "1e9", "fast"] {
+            let e = parse_rps(bad).expect_err(bad);
+            assert!(e.contains(bad), "{e}");
+        }
+    }
 
     #[test]
     fn samples_skip_blanks_and_comments_and_name_bad_lines() {

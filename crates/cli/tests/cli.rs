@@ -209,6 +209,96 @@ fn bad_input_is_named_and_fails() {
     assert!(err.contains("canary_phases[1].traffic_percentage"), "{err}");
 }
 
+/// Configs that parse but must not run: each is refused by `validate` with the field named,
+/// and the file is left as it was.
+#[test]
+fn hostile_configs_are_refused_naming_the_field() {
+    let demo: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("examples/demo-config.json")).expect("demo config"),
+    )
+    .expect("demo config is JSON");
+    let dir = std::env::temp_dir().join(format!("cg-cli-hostile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let cases: [(&str, Value, &str); 9] = [
+        ("/auto_rollback", json!([false]), "auto_rollback"),
+        (
+            "/statistical_thresholds/min_effect_size",
+            json!(3),
+            "statistical_thresholds.min_effect_size",
+        ),
+        ("/timeout_seconds", json!(u64::MAX), "timeout_seconds"),
+        (
+            "/canary_phases/0/duration_seconds",
+            json!(u64::MAX),
+            "canary_phases[0].duration_seconds",
+        ),
+        (
+            "/canary_phases/0/min_samples",
+            json!(u64::MAX),
+            "canary_phases[0].min_samples",
+        ),
+        (
+            "/traffic_advancing/hold_before_full_traffic",
+            json!(u64::MAX - 59),
+            "traffic_advancing.hold_before_full_traffic",
+        ),
+        (
+            "/metrics/0/name",
+            json!("lat\u{1b}[31mency"),
+            "metrics[0].name",
+        ),
+        (
+            "/canary_phases/0/purpose",
+            json!("first\nexposure"),
+            "canary_phases[0].purpose",
+        ),
+        ("/canary_phases/0", json!([5, 300]), "canary_phases[0]"),
+    ];
+    for (pointer, value, field) in cases {
+        let mut config = demo.clone();
+        *config.pointer_mut(pointer).expect(pointer) = value;
+        let file = dir.join("hostile.json");
+        let text = serde_json::to_string_pretty(&config).expect("json");
+        std::fs::write(&file, &text).expect("write");
+        let out = run(&["validate", file.to_str().expect("path")]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{pointer} accepted: {err}");
+        assert!(err.contains(&format!("{field}:")), "{pointer}: {err}");
+        assert!(out.stdout.is_empty(), "{pointer}: printed a config");
+        assert_eq!(
+            std::fs::read_to_string(&file).expect("read back"),
+            text,
+            "{pointer}: file changed"
+        );
+    }
+}
+
+/// Counts past 2^53 (which a double no longer holds exactly, and whose sums over looks could
+/// wrap) are refused with the field named, not judged.
+#[test]
+fn counts_past_two_to_the_53_are_refused() {
+    let mut window: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("examples/windows/healthy.json")).expect("window"),
+    )
+    .expect("JSON");
+    window["canary"]["error-rate"] = json!({"events": 1, "total": u64::MAX});
+    let dir = std::env::temp_dir().join(format!("cg-cli-counts-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let file = dir.join("window.json");
+    std::fs::write(&file, window.to_string()).expect("write");
+    let out = run(&[
+        "analyze",
+        "--config",
+        "examples/canary-monitor-hook.json",
+        "--window",
+        file.to_str().expect("path"),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "accepted: {err}");
+    assert!(err.contains("canary.error-rate.total"), "{err}");
+    assert!(out.stdout.is_empty());
+}
+
 #[test]
 fn schema_is_json_schema() {
     let v: Value = serde_json::from_str(&stdout_ok(&["schema"])).expect("schema JSON");

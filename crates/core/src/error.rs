@@ -32,6 +32,16 @@ pub enum StatsError {
         /// `canary` or `baseline`.
         side: &'static str,
     },
+    /// Fisher's exact test sums the hypergeometric law over every table with the observed
+    /// margins; past its limits that takes too long (or the counts pass what a double holds
+    /// exactly), and with margins that large the asymptotic tests are accurate.
+    #[error(
+        "this 2x2 table is too large for Fisher's exact test ({what}); use chi-square or two-proportion-z, which are accurate with margins this large"
+    )]
+    TooLarge {
+        /// Which limit, in words.
+        what: String,
+    },
     /// The test is undefined for this data (for example a 2x2 table with an empty margin).
     #[error("{0}")]
     Undefined(String),

@@ -45,9 +45,14 @@ impl Observation {
                 Ok(())
             }
             (Observation::Counts(a), Observation::Counts(b)) => {
-                a.events += b.events;
-                a.total += b.total;
-                Ok(())
+                match (a.events.checked_add(b.events), a.total.checked_add(b.total)) {
+                    (Some(events), Some(total)) => {
+                        a.events = events;
+                        a.total = total;
+                        Ok(())
+                    }
+                    _ => Err("the counts' sum overflows".to_string()),
+                }
             }
             _ => Err("cannot combine samples with counts".to_string()),
         }
@@ -164,6 +169,15 @@ pub fn check_side(
         };
         match (metric.kind, o) {
             (MetricKind::Counter, Observation::Counts(c)) => {
+                if c.total > crate::stats::MAX_COUNT {
+                    return Err(ConfigError::new(
+                        format!("{at}.total"),
+                        format!(
+                            "{} is more than 2^53, the largest count the statistics hold exactly",
+                            c.total
+                        ),
+                    ));
+                }
                 if c.events > c.total {
                     return Err(ConfigError::new(
                         format!("{at}.events"),

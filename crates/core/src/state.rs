@@ -275,6 +275,11 @@ impl Execution {
     /// Parses a carried execution state and checks it against its own config.
     pub fn from_value(value: &Value) -> Result<Self, StateError> {
         let exec: Execution = parse_value(value)?;
+        if let Some(raw) = value.get("config") {
+            exec.config
+                .check_written(raw, "$.config")
+                .map_err(|e| StateError::new(e.path, e.message))?;
+        }
         exec.validate()?;
         Ok(exec)
     }

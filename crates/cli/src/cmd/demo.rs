@@ -46,8 +46,8 @@ pub struct DemoArgs {
     /// Config to run (default: the built-in demo config, examples/demo-config.json).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Requests per second to the alias.
-    #[arg(long, default_value_t = 50.0)]
+    /// Requests per second to the alias (at most 10000).
+    #[arg(long, default_value_t = 50.0, value_parser = crate::input::parse_rps)]
     rps: f64,
     /// Random seed.
     #[arg(long, default_value_t = 42)]

@@ -24,8 +24,8 @@ pub struct SimulateArgs {
     /// Number of intervals (looks).
     #[arg(long, default_value_t = 15)]
     looks: u64,
-    /// Requests per second to the alias.
-    #[arg(long, default_value_t = 50.0)]
+    /// Requests per second to the alias (at most 10000).
+    #[arg(long, default_value_t = 50.0, value_parser = crate::input::parse_rps)]
     rps: f64,
     /// Random seed.
     #[arg(long, default_value_t = 1)]

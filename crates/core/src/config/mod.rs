@@ -6,6 +6,7 @@
 //! and invalid values with the JSON path at fault.
 
 mod direction;
+mod raw;
 mod source;
 mod volume;
 
@@ -20,6 +21,11 @@ pub use source::{
 };
 
 use crate::error::ConfigError;
+
+/// The longest wait the state machine's `Soak` state is sent, and so the longest look
+/// interval a config may ask for: a day. Step Functions refuses longer waits with an error
+/// no state catches.
+pub const MAX_WAIT_SECONDS: u64 = 86_400;
 use crate::stats::TestKind;
 
 /// A whole canary configuration.
@@ -349,6 +355,7 @@ impl CanaryConfig {
         })?;
         crate::observe::end(de)?;
         let raw: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+        config.check_written(&raw, "$")?;
         let notes = volume::infer_per_traffic_share(&mut config, &raw);
         validate::validate(&config)?;
         Ok((config, notes))
@@ -358,6 +365,14 @@ impl CanaryConfig {
     /// (a carried state, say). Errors name the JSON path at fault.
     pub fn validate(&self) -> Result<(), ConfigError> {
         validate::validate(self)
+    }
+
+    /// Checks the document this config was read from for what serde lets through: an array
+    /// where the config has an object, and control characters in any text. `path` is the
+    /// document's place (`$`, or where a carried state holds it).
+    pub fn check_written(&self, raw: &serde_json::Value, path: &str) -> Result<(), ConfigError> {
+        let canonical = serde_json::to_value(self).unwrap_or_default();
+        raw::check(raw, &canonical, path)
     }
 
     /// Looks up a metric by name.

@@ -10,12 +10,42 @@ use crate::stats::TestKind;
 /// that outlasts a week compares against a baseline too old to mean much.
 pub(crate) const MAX_POST_PROMOTION_SOAK: u64 = 7 * 24 * 3600;
 
+/// The longest time any duration in a config may name: a year, Step Functions' limit on a
+/// standard execution. Anything longer could never run, and near `u64::MAX` sums and
+/// conversions to signed epochs wrap.
+pub(crate) const MAX_DURATION: u64 = 365 * 24 * 3600;
+
+/// The most samples a phase may require: 2^53, the largest count a double holds exactly (the
+/// statistics count in doubles).
+pub(crate) const MAX_MIN_SAMPLES: u64 = 1 << 53;
+
+/// A duration in `1..=max`, or the error naming `field`.
+fn duration(field: &str, v: u64, max: u64, what: &str) -> Result<(), ConfigError> {
+    if (1..=max).contains(&v) {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            field,
+            format!("must be between 1 and {max} seconds ({what}), got {v}"),
+        ))
+    }
+}
+
 /// Checks a parsed configuration.
 pub(super) fn validate(c: &CanaryConfig) -> Result<(), ConfigError> {
-    if c.timeout_seconds == 0 {
+    duration(
+        "timeout_seconds",
+        c.timeout_seconds,
+        MAX_DURATION,
+        "a year, Step Functions' longest execution",
+    )?;
+    if c.traffic_advancing.hold_before_full_traffic > MAX_DURATION {
         return Err(ConfigError::new(
-            "timeout_seconds",
-            "must be greater than 0",
+            "traffic_advancing.hold_before_full_traffic",
+            format!(
+                "must be at most {MAX_DURATION} seconds (a year, Step Functions' longest execution), got {}",
+                c.traffic_advancing.hold_before_full_traffic
+            ),
         ));
     }
     validate_phases(c)?;
@@ -37,12 +67,12 @@ pub(super) fn validate(c: &CanaryConfig) -> Result<(), ConfigError> {
         }
         validate_metric(&at, m)?;
     }
-    if c.analysis.look_interval_seconds == 0 {
-        return Err(ConfigError::new(
-            "analysis.look_interval_seconds",
-            "must be greater than 0",
-        ));
-    }
+    duration(
+        "analysis.look_interval_seconds",
+        c.analysis.look_interval_seconds,
+        super::MAX_WAIT_SECONDS,
+        "a day, the longest wait between looks",
+    )?;
     // The state machine's approval wait takes this as its TimeoutSecondsPath, which must be
     // a positive integer of at most 99999999 (otherwise a States.Runtime error ends the
     // execution without a rollback).
@@ -138,16 +168,25 @@ fn validate_phases(c: &CanaryConfig) -> Result<(), ConfigError> {
                 format!("is {n} but this is phase {} of the ramp", i + 1),
             ));
         }
-        if p.duration_seconds == 0 {
-            return Err(ConfigError::new(
-                format!("{at}.duration_seconds"),
-                "must be greater than 0",
-            ));
-        }
+        duration(
+            &format!("{at}.duration_seconds"),
+            p.duration_seconds,
+            MAX_DURATION,
+            "a year, Step Functions' longest execution",
+        )?;
         if p.min_samples == 0 {
             return Err(ConfigError::new(
                 format!("{at}.min_samples"),
                 "must be at least 1: a phase never advances without data",
+            ));
+        }
+        if p.min_samples > MAX_MIN_SAMPLES {
+            return Err(ConfigError::new(
+                format!("{at}.min_samples"),
+                format!(
+                    "must be at most {MAX_MIN_SAMPLES} (2^53, the largest count a double holds exactly), got {}",
+                    p.min_samples
+                ),
             ));
         }
     }
@@ -186,10 +225,15 @@ fn validate_thresholds(c: &CanaryConfig) -> Result<(), ConfigError> {
             ),
         ));
     }
-    if !(t.min_effect_size.is_finite() && t.min_effect_size >= 0.0) {
+    // The judge compares it with Cliff's delta (Mann-Whitney) or the KS distance, both at
+    // most 1 in size: at 1 or more no regression short of complete separation could fail.
+    if !(t.min_effect_size.is_finite() && (0.0..1.0).contains(&t.min_effect_size)) {
         return Err(ConfigError::new(
             "statistical_thresholds.min_effect_size",
-            format!("must be a non-negative number, got {}", t.min_effect_size),
+            format!(
+                "must be in [0, 1) (Cliff's delta and the KS distance are at most 1), got {}",
+                t.min_effect_size
+            ),
         ));
     }
     Ok(())

@@ -5,6 +5,7 @@ use super::JudgeInput;
 use super::model::{Change, MetricReport, Severity, SideStats, Verdict};
 use crate::config::Direction;
 use crate::config::{AnalysisMethod, MetricConfig, MetricKind, StatisticalThresholds};
+use crate::error::StatsError;
 use crate::format::{fmt_p, fmt_value};
 use crate::observe::Observation;
 use crate::stats::{self, Alternative, Counts, Summary, TestKind, TestResult};
@@ -184,7 +185,11 @@ fn counts(
     let alternative = alternative_for(m.direction());
     let result = match m.test() {
         TestKind::TwoProportionZ => stats::two_proportion_z(c, b, alternative),
-        TestKind::FisherExact => stats::fisher_exact(c, b, alternative),
+        // Past Fisher's limits the z-test answers (the report names the test that ran).
+        TestKind::FisherExact => match stats::fisher_exact(c, b, alternative) {
+            Err(StatsError::TooLarge { .. }) => stats::two_proportion_z(c, b, alternative),
+            other => other,
+        },
         _ => stats::chi_square_2x2(c, b),
     };
     match result {

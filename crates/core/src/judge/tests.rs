@@ -3,7 +3,7 @@
 use super::*;
 use crate::config::CanaryConfig;
 use crate::observe::{Observation, SideObservations};
-use crate::stats::Counts;
+use crate::stats::{Counts, TestKind};
 
 fn config(metric: serde_json::Value) -> CanaryConfig {
     CanaryConfig::from_json(&serde_json::json!({"metrics": [metric]}).to_string()).expect("config")
@@ -203,6 +203,23 @@ fn counters_fail_on_rate_increase_and_pass_on_no_events() {
         }),
     );
     assert_eq!(m.verdict, Verdict::Pass, "{}", m.reason);
+}
+
+#[test]
+fn fisher_past_its_limit_is_answered_by_the_z_test_and_says_so() {
+    let c = config(serde_json::json!({
+        "name": "conversions", "type": "counter", "statistical_test": "fisher-exact",
+        "direction": "lower-is-worse", "critical": true
+    }));
+    let count = |events, total| Observation::Counts(Counts { events, total });
+    // Small tables: Fisher runs.
+    let m = judge_one(&c, count(300, 3000), count(200, 3000));
+    assert_eq!(m.result.map(|r| r.test), Some(TestKind::FisherExact));
+    // Both margins in the millions: the z-test answers, and the report names it.
+    let m = judge_one(&c, count(3_000_000, 6_000_000), count(2_900_000, 6_000_000));
+    let r = m.result.expect("a test ran");
+    assert_eq!(r.test, TestKind::TwoProportionZ);
+    assert_eq!(m.verdict, Verdict::Fail, "{}", m.reason);
 }
 
 #[test]

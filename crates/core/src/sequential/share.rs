@@ -96,17 +96,20 @@ impl ShareTest {
 
     /// Adds one interval's new counts.
     pub fn update(&mut self, canary: Counts, baseline: Counts) {
-        if canary.total == 0 || baseline.total == 0 || canary.events + baseline.events == 0 {
+        if canary.total == 0
+            || baseline.total == 0
+            || canary.events.saturating_add(baseline.events) == 0
+        {
             return;
         }
-        let rho = canary.total as f64 / (canary.total + baseline.total) as f64;
+        let rho = canary.total as f64 / (canary.total as f64 + baseline.total as f64);
         for s in &mut self.sides {
             s.update(rho, canary.events as f64, baseline.events as f64);
         }
-        self.canary.events += canary.events;
-        self.canary.total += canary.total;
-        self.baseline.events += baseline.events;
-        self.baseline.total += baseline.total;
+        self.canary.events = self.canary.events.saturating_add(canary.events);
+        self.canary.total = self.canary.total.saturating_add(canary.total);
+        self.baseline.events = self.baseline.events.saturating_add(baseline.events);
+        self.baseline.total = self.baseline.total.saturating_add(baseline.total);
     }
 
     /// The anytime-valid p-value (Bonferroni over the two sides for `Either`).

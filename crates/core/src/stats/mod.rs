@@ -14,7 +14,7 @@ pub mod special;
 
 use serde::{Deserialize, Serialize};
 
-pub use contingency::{chi_square_2x2, fisher_exact, two_proportion_z};
+pub use contingency::{FISHER_MAX_TERMS, chi_square_2x2, fisher_exact, two_proportion_z};
 pub use describe::{Summary, percentile};
 pub use ks::ks_2samp;
 pub use mann_whitney::mann_whitney_u;
@@ -103,6 +103,11 @@ pub struct TestResult {
     /// The standardized effect size, where the test defines one.
     pub effect_size: Option<EffectSize>,
 }
+
+/// The largest count an observation may carry: 2^53, the largest integer a double holds
+/// exactly (rates and test statistics are computed in doubles). Sums of counts below it
+/// cannot wrap a `u64` in any number of looks a run can have.
+pub const MAX_COUNT: u64 = 1 << 53;
 
 /// Events out of a total, for count (counter) metrics.
 #[derive(

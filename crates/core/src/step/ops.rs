@@ -15,9 +15,7 @@ use crate::policy::Action;
 use crate::ports::{LifecycleHook, MetricsSource, Notifier, TrafficRouter};
 use crate::state::DeliveryFailure;
 
-/// The longest wait the `Soak` state is sent: a day. Step Functions refuses longer waits
-/// with an error no state catches; no look of a valid config waits that long.
-pub const MAX_WAIT_SECONDS: u64 = 86_400;
+pub use crate::config::MAX_WAIT_SECONDS;
 
 /// The adapters a `phase` invocation needs.
 pub struct Ports<'a, M, R, N, H> {
