@@ -205,7 +205,9 @@ class StateMachinePaths(unittest.TestCase):
             FunctionName="canary-gate-phase", Runtime="provided.al2023", Role=role,
             Handler="bootstrap", Code={"ZipFile": FUNCTION_ZIP.read_bytes()},
         )["FunctionArn"]
-        definition = ASL.read_text().replace("${PhaseFunctionArn}", self.function_arn)
+        self.topic_arn = MOTO.client("sns").create_topic(Name="canary-gate-notifications")["TopicArn"]
+        definition = (ASL.read_text().replace("${PhaseFunctionArn}", self.function_arn)
+                      .replace("${NotificationTopicArn}", self.topic_arn))
         self.asl = json.loads(definition)
         self.machine = self.sfn.create_state_machine(
             name=f"canary-{uuid.uuid4().hex[:8]}", definition=definition, roleArn=role,
@@ -346,9 +348,131 @@ class StateMachinePaths(unittest.TestCase):
 
     def test_every_recorded_path_is_executed(self):
         tested = {name[len("test_"):].replace("_", "-") for name in dir(self)
-                  if name.startswith("test_") and name != "test_every_recorded_path_is_executed"}
+                  if name.startswith("test_") and name != "test_every_recorded_path_is_executed"
+                  and not name.startswith("test_unreachable_function")}
         recorded = {p.stem for p in PATHS.glob("*.json")}
         self.assertEqual(recorded, tested)
+
+
+def quick_retries(definition):
+    """The definition with every retry 1 s apart without backoff: the order of states does not
+    depend on the intervals, and the real budgets (minutes) would outlast the test."""
+    d = json.loads(json.dumps(definition))
+    for state in d["States"].values():
+        for r in state.get("Retry", []):
+            r.update(IntervalSeconds=1, BackoffRate=1.0)
+            r.pop("MaxDelaySeconds", None)
+    return d
+
+
+class UnreachableFunction(unittest.TestCase):
+    """Throttling that lasts: the phase function cannot be invoked (every invocation answers
+    `Lambda.TooManyRequestsException`) from the first look on. After the look's retries and
+    HoldOnError's (about 12 minutes at the real intervals), the state machine rolls the alias
+    back itself with the revision it read, notifies, and ends `CanaryRolledBack`; an alias
+    someone else has moved to a third version is left alone and the execution ends
+    `CanaryFailed`. Not a recorded path: no answer of the function takes part after the
+    first."""
+
+    def setUp(self):
+        MOTO.post("/moto-api/reset", {})
+        MOTO.post("/moto-api/config", {
+            "stepfunctions": {"execute_state_machine": True},
+            "lambda": {"use_docker": False},
+        })
+        self.sfn = MOTO.client("stepfunctions")
+        self.lam = MOTO.client("lambda")
+        role = MOTO.client("iam").create_role(
+            RoleName="canary-gate", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        zip_bytes = FUNCTION_ZIP.read_bytes()
+        function_arn = self.lam.create_function(
+            FunctionName="canary-gate-phase", Runtime="provided.al2023", Role=role,
+            Handler="bootstrap", Code={"ZipFile": zip_bytes})["FunctionArn"]
+        # The target: versions 1 (baseline), 2 (canary) and 3, alias `live` at 5 % canary.
+        self.lam.create_function(FunctionName="orders-api", Runtime="provided.al2023", Role=role,
+                                 Handler="bootstrap", Code={"ZipFile": zip_bytes})
+        for i in range(3):
+            self.lam.update_function_configuration(FunctionName="orders-api",
+                                                   Description=f"build {i + 1}")
+            self.lam.publish_version(FunctionName="orders-api", Description=f"build {i + 1}")
+        self.lam.create_alias(FunctionName="orders-api", Name="live", FunctionVersion="1",
+                              RoutingConfig={"AdditionalVersionWeights": {"2": 0.05}})
+        sns, sqs = MOTO.client("sns"), MOTO.client("sqs")
+        topic = sns.create_topic(Name="canary-gate-notifications")["TopicArn"]
+        self.queue = sqs.create_queue(QueueName="subscriber")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=self.queue, AttributeNames=["QueueArn"])[
+            "Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+        definition = json.loads(ASL.read_text().replace("${PhaseFunctionArn}", function_arn)
+                                .replace("${NotificationTopicArn}", topic))
+        self.machine = self.sfn.create_state_machine(
+            name=f"canary-{uuid.uuid4().hex[:8]}",
+            definition=json.dumps(quick_retries(definition)), roleArn=role)["stateMachineArn"]
+        # The recorded start of a canary, on this target's versions.
+        rec = load("error-hold")
+        self.input = rec["input"]
+        self.input["config"]["target"].update(baseline_version="1", canary_version="2")
+        start = rec["steps"][0]
+        self.assertEqual(start["state"], "Initialise")
+        self.started = json.loads(json.dumps(start["response"]))
+        self.started["execution"]["config"]["target"].update(baseline_version="1",
+                                                             canary_version="2")
+        self.started["waitSeconds"] = 0
+
+    def run_throttled(self):
+        throttled = json.dumps({"errorType": "Lambda.TooManyRequestsException",
+                                "errorMessage": "Rate exceeded"})
+        MOTO.post("/moto-api/static/lambda-simple/response",
+                  {"results": [json.dumps(self.started)] + [throttled] * 40})
+        arn = self.sfn.start_execution(stateMachineArn=self.machine,
+                                       name=f"throttled-{uuid.uuid4().hex[:12]}",
+                                       input=json.dumps(self.input))["executionArn"]
+        deadline = time.monotonic() + EXECUTION_DEADLINE
+        while (desc := self.sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+            self.assertLess(time.monotonic(), deadline, "still running")
+            time.sleep(0.2)
+        events = history(self.sfn, arn)
+        entered = [e["stateEnteredEventDetails"]["name"]
+                   for e in events if e["type"].endswith("StateEntered")]
+        invocations = sum(1 for e in events if e["type"] == "TaskScheduled"
+                          and e["taskScheduledEventDetails"]["resource"] == "invoke")
+        return desc, entered, invocations
+
+    def messages(self):
+        msgs = MOTO.client("sqs").receive_message(QueueUrl=self.queue, MaxNumberOfMessages=10,
+                                                  WaitTimeSeconds=1).get("Messages", [])
+        return [json.loads(m["Body"]) for m in msgs]
+
+    def test_unreachable_function_the_state_machine_rolls_back(self):
+        desc, entered, invocations = self.run_throttled()
+        self.assertEqual(entered, START + ["Soak", "Analyse", "HoldOnError", "LastResortReadAlias",
+                                           "LastResortOurs", "LastResortRollback",
+                                           "LastResortNotify", "RolledBackByStateMachine"])
+        self.assertEqual((desc["status"], desc.get("error")), ("FAILED", "CanaryRolledBack"), desc)
+        # Analyse: 1 + 4 retries; HoldOnError: 1 + 15 retries.
+        self.assertEqual(invocations, 1 + 5 + 16)
+        alias = self.lam.get_alias(FunctionName="orders-api", Name="live")
+        self.assertEqual(alias["FunctionVersion"], "1")
+        self.assertFalse((alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights"), alias)
+        msgs = self.messages()
+        self.assertEqual(len(msgs), 1, msgs)
+        attrs = {k: v["Value"] for k, v in msgs[0]["MessageAttributes"].items()}
+        self.assertEqual(attrs["event"], "rollback")
+        self.assertEqual(attrs["stage"], "state_machine_rollback")
+        self.assertTrue(attrs["notification_id"].endswith("-last-resort"), attrs)
+        self.assertEqual(msgs[0]["Subject"], "canary-gate: orders-api v2 rolled back by the state machine")
+        self.assertIn("Lambda.TooManyRequestsException", msgs[0]["Message"])
+
+    def test_unreachable_function_someone_elses_alias_is_left_alone(self):
+        self.lam.update_alias(FunctionName="orders-api", Name="live", FunctionVersion="3",
+                              RoutingConfig={"AdditionalVersionWeights": {}})
+        desc, entered, _ = self.run_throttled()
+        self.assertEqual(entered[-4:], ["HoldOnError", "LastResortReadAlias", "LastResortOurs",
+                                        "Failed"])
+        self.assertEqual((desc["status"], desc.get("error")), ("FAILED", "CanaryFailed"), desc)
+        alias = self.lam.get_alias(FunctionName="orders-api", Name="live")
+        self.assertEqual(alias["FunctionVersion"], "3")
+        self.assertEqual(self.messages(), [])
 
 
 if __name__ == "__main__":
