@@ -721,8 +721,10 @@ def main():
             subject = m.get("Subject", "")
             check(subject.startswith(f"canary-gate: {r['fn']} v{r['v2']} rolled back at "),
                   "regressed canary: rollback subject names function, version and action")
-            check(attrs == {"event": "rollback", "severity": "critical", "function": r["fn"], "alias": a.alias},
-                  "regressed canary: rollback attributes event/severity/function/alias")
+            nid = attrs.pop("notification_id", "")
+            check(attrs == {"event": "rollback", "severity": "critical", "function": r["fn"], "alias": a.alias}
+                  and len(nid) == 16 and all(ch in "0123456789abcdef" for ch in nid),
+                  "regressed canary: rollback attributes event/severity/function/alias, and a 16-hex-digit notification_id")
             body = m.get("Message", "")
             check(body.startswith("Canary phase") and "VERDICT:" in body,
                   "regressed canary: the message body is the text report")
