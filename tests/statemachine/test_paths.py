@@ -189,25 +189,32 @@ def answers(steps):
     return out
 
 
+def fresh_moto():
+    """Resets moto to a state machine world: executions run, the phase function exists, and
+    so does the stack's topic. Returns the Step Functions client, the role and the
+    definition with the function and topic ARNs substituted."""
+    MOTO.post("/moto-api/reset", {})
+    MOTO.post("/moto-api/config", {
+        "stepfunctions": {"execute_state_machine": True},
+        "lambda": {"use_docker": False},
+    })
+    role = MOTO.client("iam").create_role(
+        RoleName="canary-gate", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    function_arn = MOTO.client("lambda").create_function(
+        FunctionName="canary-gate-phase", Runtime="provided.al2023", Role=role,
+        Handler="bootstrap", Code={"ZipFile": FUNCTION_ZIP.read_bytes()},
+    )["FunctionArn"]
+    topic_arn = MOTO.client("sns").create_topic(Name="canary-gate-notifications")["TopicArn"]
+    definition = (ASL.read_text().replace("${PhaseFunctionArn}", function_arn)
+                  .replace("${NotificationTopicArn}", topic_arn))
+    return MOTO.client("stepfunctions"), role, definition
+
+
 class StateMachinePaths(unittest.TestCase):
     maxDiff = 10_000
 
     def setUp(self):
-        MOTO.post("/moto-api/reset", {})
-        MOTO.post("/moto-api/config", {
-            "stepfunctions": {"execute_state_machine": True},
-            "lambda": {"use_docker": False},
-        })
-        self.sfn = MOTO.client("stepfunctions")
-        role = MOTO.client("iam").create_role(
-            RoleName="canary-gate", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        self.function_arn = MOTO.client("lambda").create_function(
-            FunctionName="canary-gate-phase", Runtime="provided.al2023", Role=role,
-            Handler="bootstrap", Code={"ZipFile": FUNCTION_ZIP.read_bytes()},
-        )["FunctionArn"]
-        self.topic_arn = MOTO.client("sns").create_topic(Name="canary-gate-notifications")["TopicArn"]
-        definition = (ASL.read_text().replace("${PhaseFunctionArn}", self.function_arn)
-                      .replace("${NotificationTopicArn}", self.topic_arn))
+        self.sfn, role, definition = fresh_moto()
         self.asl = json.loads(definition)
         self.machine = self.sfn.create_state_machine(
             name=f"canary-{uuid.uuid4().hex[:8]}", definition=definition, roleArn=role,
@@ -375,19 +382,9 @@ class UnreachableFunction(unittest.TestCase):
     first."""
 
     def setUp(self):
-        MOTO.post("/moto-api/reset", {})
-        MOTO.post("/moto-api/config", {
-            "stepfunctions": {"execute_state_machine": True},
-            "lambda": {"use_docker": False},
-        })
-        self.sfn = MOTO.client("stepfunctions")
+        self.sfn, role, definition = fresh_moto()
         self.lam = MOTO.client("lambda")
-        role = MOTO.client("iam").create_role(
-            RoleName="canary-gate", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
         zip_bytes = FUNCTION_ZIP.read_bytes()
-        function_arn = self.lam.create_function(
-            FunctionName="canary-gate-phase", Runtime="provided.al2023", Role=role,
-            Handler="bootstrap", Code={"ZipFile": zip_bytes})["FunctionArn"]
         # The target: versions 1 (baseline), 2 (canary) and 3, alias `live` at 5 % canary.
         self.lam.create_function(FunctionName="orders-api", Runtime="provided.al2023", Role=role,
                                  Handler="bootstrap", Code={"ZipFile": zip_bytes})
@@ -398,16 +395,16 @@ class UnreachableFunction(unittest.TestCase):
         self.lam.create_alias(FunctionName="orders-api", Name="live", FunctionVersion="1",
                               RoutingConfig={"AdditionalVersionWeights": {"2": 0.05}})
         sns, sqs = MOTO.client("sns"), MOTO.client("sqs")
+        # The topic fresh_moto made (CreateTopic of an existing name returns it).
         topic = sns.create_topic(Name="canary-gate-notifications")["TopicArn"]
         self.queue = sqs.create_queue(QueueName="subscriber")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=self.queue, AttributeNames=["QueueArn"])[
             "Attributes"]["QueueArn"]
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
-        definition = json.loads(ASL.read_text().replace("${PhaseFunctionArn}", function_arn)
-                                .replace("${NotificationTopicArn}", topic))
         self.machine = self.sfn.create_state_machine(
             name=f"canary-{uuid.uuid4().hex[:8]}",
-            definition=json.dumps(quick_retries(definition)), roleArn=role)["stateMachineArn"]
+            definition=json.dumps(quick_retries(json.loads(definition))),
+            roleArn=role)["stateMachineArn"]
         # The recorded start of a canary, on this target's versions.
         rec = load("error-hold")
         self.input = rec["input"]

@@ -128,19 +128,18 @@ impl SnsNotifier {
         topics
     }
 
-    async fn publish_once(&self, topic: &str, n: &Notification) -> Result<(), PortError> {
+    async fn publish_once(&self, topic: &str, n: &Notification, id: &str) -> Result<(), PortError> {
         let mut req = self
             .client
             .publish()
             .topic_arn(topic)
             .subject(sns_subject(&n.subject))
             .message(&n.body);
-        let id = n.id();
         let attributes = n
             .attributes
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
-            .chain([(NOTIFICATION_ID, id.as_str())]);
+            .chain([(NOTIFICATION_ID, id)]);
         for (k, v) in attributes {
             let value = MessageAttributeValue::builder()
                 .data_type("String")
@@ -158,8 +157,9 @@ impl Notifier for SnsNotifier {
     /// others from hearing of it. Returns the first failure.
     async fn publish(&self, n: &Notification) -> Result<(), PortError> {
         let mut first_error = None;
+        let id = n.id();
         for topic in self.topics_for(n) {
-            if let Err(e) = self.publish_once(topic, n).await {
+            if let Err(e) = self.publish_once(topic, n, &id).await {
                 first_error.get_or_insert(e);
             }
         }

@@ -17,6 +17,13 @@ fn run(args: &[&str]) -> Output {
         .expect("binary runs")
 }
 
+/// A directory of this test process's own under the system's temporary directory.
+fn scratch(prefix: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("{prefix}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    dir
+}
+
 fn stdout_ok(args: &[&str]) -> String {
     let out = run(args);
     assert!(
@@ -88,8 +95,7 @@ fn healthy_window_advances() {
 
 #[test]
 fn identical_samples_advance_with_either_method() {
-    let dir = std::env::temp_dir().join(format!("cg-cli-eq-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let dir = scratch("cg-cli-eq");
     let healthy: Value = serde_json::from_str(
         &std::fs::read_to_string(root().join("examples/windows/healthy.json")).expect("window"),
     )
@@ -142,8 +148,7 @@ fn test_command_prints_the_fixed_json_contract() {
     }
     assert!(v["p_value"].as_f64().expect("p") < 1e-10);
 
-    let dir = std::env::temp_dir().join(format!("cg-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let dir = scratch("cg-cli");
     let (c, b) = (dir.join("c.txt"), dir.join("b.txt"));
     std::fs::write(&c, "5\n6\n7\n8\n").expect("write");
     std::fs::write(&b, "1\n2\n3\n4\n").expect("write");
@@ -194,8 +199,7 @@ fn bad_input_is_named_and_fails() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--canary") && err.contains("exceed"), "{err}");
 
-    let dir = std::env::temp_dir().join(format!("cg-cli-bad-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let dir = scratch("cg-cli-bad");
     let bad = dir.join("bad.json");
     std::fs::write(
         &bad,
@@ -217,8 +221,7 @@ fn hostile_configs_are_refused_naming_the_field() {
         &std::fs::read_to_string(root().join("examples/demo-config.json")).expect("demo config"),
     )
     .expect("demo config is JSON");
-    let dir = std::env::temp_dir().join(format!("cg-cli-hostile-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let dir = scratch("cg-cli-hostile");
     let cases: [(&str, Value, &str); 9] = [
         ("/auto_rollback", json!([false]), "auto_rollback"),
         (
@@ -282,8 +285,7 @@ fn counts_past_two_to_the_53_are_refused() {
     )
     .expect("JSON");
     window["canary"]["error-rate"] = json!({"events": 1, "total": u64::MAX});
-    let dir = std::env::temp_dir().join(format!("cg-cli-counts-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let dir = scratch("cg-cli-counts");
     let file = dir.join("window.json");
     std::fs::write(&file, window.to_string()).expect("write");
     let out = run(&[
@@ -334,8 +336,7 @@ fn demo_healthy_promotes_and_regression_rolls_back() {
 
 #[test]
 fn backtest_replays_a_simulated_timeline_to_an_outcome() {
-    let dir = std::env::temp_dir().join(format!("cg-cli-bt-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let dir = scratch("cg-cli-bt");
     for (scenario, outcome) in [("healthy", "promoted"), ("regression", "rolled_back")] {
         let timeline = stdout_ok(&[
             "simulate",
@@ -372,8 +373,7 @@ fn backtest_replays_a_simulated_timeline_to_an_outcome() {
 
 #[test]
 fn backtest_names_the_bad_line() {
-    let dir = std::env::temp_dir().join(format!("cg-cli-btbad-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let dir = scratch("cg-cli-btbad");
     let path = dir.join("bad.jsonl");
     std::fs::write(
         &path,

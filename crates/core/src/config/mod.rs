@@ -21,12 +21,12 @@ pub use source::{
 };
 
 use crate::error::ConfigError;
+use crate::stats::TestKind;
 
 /// The longest wait the state machine's `Soak` state is sent, and so the longest look
 /// interval a config may ask for: a day. Step Functions refuses longer waits with an error
 /// no state catches.
 pub const MAX_WAIT_SECONDS: u64 = 86_400;
-use crate::stats::TestKind;
 
 /// A whole canary configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -18,7 +18,7 @@ pub(crate) fn check(raw: &Value, canonical: &Value, path: &str) -> Result<(), Co
         (Value::String(s), _) => {
             if let Some(c) = s.chars().find(|c| c.is_control()) {
                 return Err(ConfigError::new(
-                    display(path),
+                    path,
                     format!(
                         "contains the control character U+{:04X}: names and texts must be printable",
                         u32::from(c)
@@ -28,7 +28,7 @@ pub(crate) fn check(raw: &Value, canonical: &Value, path: &str) -> Result<(), Co
         }
         (Value::Array(_), Value::Object(_)) => {
             return Err(ConfigError::new(
-                display(path),
+                path,
                 "invalid type: an array, expected an object",
             ));
         }
@@ -51,14 +51,6 @@ pub(crate) fn check(raw: &Value, canonical: &Value, path: &str) -> Result<(), Co
         _ => {}
     }
     Ok(())
-}
-
-fn display(path: &str) -> String {
-    if path.is_empty() {
-        "$".to_string()
-    } else {
-        path.to_string()
-    }
 }
 
 #[cfg(test)]

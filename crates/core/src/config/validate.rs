@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use super::{CanaryConfig, LambdaStatistic, MetricConfig, MetricKind, MetricSource, Routing};
 use crate::error::ConfigError;
-use crate::stats::TestKind;
+use crate::stats::{MAX_COUNT, TestKind};
 
 /// The longest post-promotion soak: Step Functions lists executions for 90 days, but a soak
 /// that outlasts a week compares against a baseline too old to mean much.
@@ -15,39 +15,37 @@ pub(crate) const MAX_POST_PROMOTION_SOAK: u64 = 7 * 24 * 3600;
 /// conversions to signed epochs wrap.
 pub(crate) const MAX_DURATION: u64 = 365 * 24 * 3600;
 
-/// The most samples a phase may require: 2^53, the largest count a double holds exactly (the
-/// statistics count in doubles).
-pub(crate) const MAX_MIN_SAMPLES: u64 = 1 << 53;
-
-/// A duration in `1..=max`, or the error naming `field`.
-fn duration(field: &str, v: u64, max: u64, what: &str) -> Result<(), ConfigError> {
-    if (1..=max).contains(&v) {
+/// A duration in `min..=max` seconds, or the error naming `field`; `why` says where `max`
+/// comes from.
+fn duration(field: &str, v: u64, min: u64, max: u64, why: &str) -> Result<(), ConfigError> {
+    if (min..=max).contains(&v) {
         Ok(())
     } else {
         Err(ConfigError::new(
             field,
-            format!("must be between 1 and {max} seconds ({what}), got {v}"),
+            format!("must be between {min} and {max} seconds ({why}), got {v}"),
         ))
     }
 }
+
+const A_YEAR: &str = "a year, Step Functions' longest execution";
 
 /// Checks a parsed configuration.
 pub(super) fn validate(c: &CanaryConfig) -> Result<(), ConfigError> {
     duration(
         "timeout_seconds",
         c.timeout_seconds,
+        1,
         MAX_DURATION,
-        "a year, Step Functions' longest execution",
+        A_YEAR,
     )?;
-    if c.traffic_advancing.hold_before_full_traffic > MAX_DURATION {
-        return Err(ConfigError::new(
-            "traffic_advancing.hold_before_full_traffic",
-            format!(
-                "must be at most {MAX_DURATION} seconds (a year, Step Functions' longest execution), got {}",
-                c.traffic_advancing.hold_before_full_traffic
-            ),
-        ));
-    }
+    duration(
+        "traffic_advancing.hold_before_full_traffic",
+        c.traffic_advancing.hold_before_full_traffic,
+        0,
+        MAX_DURATION,
+        A_YEAR,
+    )?;
     validate_phases(c)?;
     validate_thresholds(c)?;
     if c.metrics.is_empty() {
@@ -70,6 +68,7 @@ pub(super) fn validate(c: &CanaryConfig) -> Result<(), ConfigError> {
     duration(
         "analysis.look_interval_seconds",
         c.analysis.look_interval_seconds,
+        1,
         super::MAX_WAIT_SECONDS,
         "a day, the longest wait between looks",
     )?;
@@ -171,8 +170,9 @@ fn validate_phases(c: &CanaryConfig) -> Result<(), ConfigError> {
         duration(
             &format!("{at}.duration_seconds"),
             p.duration_seconds,
+            1,
             MAX_DURATION,
-            "a year, Step Functions' longest execution",
+            A_YEAR,
         )?;
         if p.min_samples == 0 {
             return Err(ConfigError::new(
@@ -180,11 +180,11 @@ fn validate_phases(c: &CanaryConfig) -> Result<(), ConfigError> {
                 "must be at least 1: a phase never advances without data",
             ));
         }
-        if p.min_samples > MAX_MIN_SAMPLES {
+        if p.min_samples > MAX_COUNT {
             return Err(ConfigError::new(
                 format!("{at}.min_samples"),
                 format!(
-                    "must be at most {MAX_MIN_SAMPLES} (2^53, the largest count a double holds exactly), got {}",
+                    "must be at most {MAX_COUNT} (2^53, the largest count a double holds exactly), got {}",
                     p.min_samples
                 ),
             ));

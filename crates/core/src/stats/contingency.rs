@@ -111,8 +111,8 @@ pub fn two_proportion_z(
 /// the millions, where chi-square and the z-test are accurate.
 pub const FISHER_MAX_TERMS: u64 = 5_000_000;
 
-/// The most trials Fisher's exact test takes: 2^53, the largest count a double holds exactly.
-const FISHER_MAX_TOTAL: u128 = 1 << 53;
+/// The most trials Fisher's exact test takes: the largest count a double holds exactly.
+const FISHER_MAX_TOTAL: u128 = super::MAX_COUNT as u128;
 
 /// Fisher's exact test; the statistic is the sample odds ratio (infinite when a baseline
 /// event count or canary non-event count is zero, NaN with p = 1 when a margin is empty, as
