@@ -2,12 +2,14 @@
 //! (simulated fleet → controller → judge → policy → weights) with each analysis method, and
 //! reports per scenario the share rolled back, the share promoted and the time to detect.
 //!
-//! Usage: `decision-quality [RUNS] [--json]` (default 200 runs per scenario and method).
+//! Usage: `decision-quality [RUNS] [--json] [--only=TEXT]` (default 200 runs per scenario and
+//! method; `--only` keeps the scenarios whose name contains TEXT).
 
 use std::time::Instant;
 
 use canary_gate_core::config::{AnalysisMethod, CanaryConfig};
 use canary_gate_core::controller::{Outcome, Replay};
+use canary_gate_core::observe::summarise_side;
 use canary_gate_core::policy::Action;
 use canary_gate_core::sim::{Fleet, MetricNames, Regression, Scenario};
 
@@ -52,6 +54,38 @@ fn kinds() -> Vec<Kind> {
             scenario: || Scenario::healthy(5.0),
         },
         Kind {
+            name: "healthy, cold canary after each shift (5 % of its requests +200-1000 ms for a minute)",
+            regression: false,
+            scenario: || Scenario {
+                warmup_share: Some(0.05),
+                ..Scenario::healthy(RPS)
+            },
+        },
+        Kind {
+            name: "healthy, cold canary after each shift (10 %)",
+            regression: false,
+            scenario: || Scenario {
+                warmup_share: Some(0.10),
+                ..Scenario::healthy(RPS)
+            },
+        },
+        Kind {
+            name: "healthy, 4 instances per version, latency factor sd 10 %",
+            regression: false,
+            scenario: || Scenario {
+                instances: Some((4, 0.10)),
+                ..Scenario::healthy(RPS)
+            },
+        },
+        Kind {
+            name: "healthy, 4 instances per version, latency factor sd 20 %",
+            regression: false,
+            scenario: || Scenario {
+                instances: Some((4, 0.20)),
+                ..Scenario::healthy(RPS)
+            },
+        },
+        Kind {
             name: "sub-threshold +3 % latency",
             regression: false,
             scenario: || Scenario::healthy(RPS).with_regression(1.03, 1.0),
@@ -65,6 +99,11 @@ fn kinds() -> Vec<Kind> {
             name: "latency +25 %",
             regression: true,
             scenario: || Scenario::healthy(RPS).with_regression(1.25, 1.0),
+        },
+        Kind {
+            name: "errors x2",
+            regression: true,
+            scenario: || Scenario::healthy(RPS).with_regression(1.0, 2.0),
         },
         Kind {
             name: "errors x3",
@@ -99,7 +138,12 @@ struct Tally {
     detect_seconds: Vec<u64>,
 }
 
-fn run_once(config: &CanaryConfig, scenario: Scenario, seed: u64) -> (Option<Outcome>, u64, bool) {
+fn run_once(
+    config: &CanaryConfig,
+    scenario: Scenario,
+    seed: u64,
+    aggregate: bool,
+) -> (Option<Outcome>, u64, bool) {
     let names = MetricNames {
         latency: "latency".into(),
         errors: "errors".into(),
@@ -113,7 +157,12 @@ fn run_once(config: &CanaryConfig, scenario: Scenario, seed: u64) -> (Option<Out
     while replay.state.outcome.is_none() && at < config.timeout_seconds + look {
         at += look;
         let weight = replay.state.weight(config);
-        let interval = fleet.interval(at, look, weight);
+        let mut interval = fleet.interval(at, look, weight);
+        if aggregate {
+            let start = (at - look) as i64;
+            summarise_side(&mut interval.baseline, config, start);
+            summarise_side(&mut interval.canary, config, start);
+        }
         if let Some(d) = replay.step(config, &interval)
             && matches!(d.action, Action::Advance | Action::Promote)
             && d.canary_samples < d.min_samples
@@ -147,7 +196,16 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let methods = [AnalysisMethod::FixedHorizon, AnalysisMethod::Sequential];
+    let methods = [
+        (AnalysisMethod::FixedHorizon, false),
+        (AnalysisMethod::Sequential, false),
+        (AnalysisMethod::FixedHorizon, true),
+        (AnalysisMethod::Sequential, true),
+    ];
+    let only = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--only="))
+        .map(str::to_string);
     let started = Instant::now();
     let mut rows = Vec::new();
     if !json {
@@ -158,7 +216,10 @@ fn main() {
         println!("| --- | --- | --- | --- | --- | --- | --- |");
     }
     for kind in kinds() {
-        for method in methods {
+        if only.as_deref().is_some_and(|o| !kind.name.contains(o)) {
+            continue;
+        }
+        for (method, aggregate) in methods {
             let mut config = base.clone();
             config.analysis.method = method;
             let mut t = Tally {
@@ -168,7 +229,8 @@ fn main() {
                 detect_seconds: Vec::new(),
             };
             for seed in 0..runs {
-                let (outcome, detect, short) = run_once(&config, (kind.scenario)(), seed);
+                let (outcome, detect, short) =
+                    run_once(&config, (kind.scenario)(), seed, aggregate);
                 t.advanced_short += usize::from(short);
                 match outcome {
                     Some(Outcome::RolledBack) => {
@@ -182,9 +244,11 @@ fn main() {
             t.detect_seconds.sort_unstable();
             let share = |n: usize| 100.0 * n as f64 / runs as f64;
             let fmt = |v: Option<u64>| v.map_or("-".to_string(), |s| s.to_string());
-            let method_name = match method {
-                AnalysisMethod::FixedHorizon => "fixed test every look",
-                AnalysisMethod::Sequential => "sequential",
+            let method_name = match (method, aggregate) {
+                (AnalysisMethod::FixedHorizon, false) => "fixed every look, per-request samples",
+                (AnalysisMethod::Sequential, false) => "sequential, per-request samples",
+                (AnalysisMethod::FixedHorizon, true) => "fixed every look, per-minute summaries",
+                (AnalysisMethod::Sequential, true) => "sequential, per-minute summaries",
             };
             if json {
                 rows.push(serde_json::json!({

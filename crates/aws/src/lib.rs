@@ -25,9 +25,7 @@ pub use limits::{
     ATTEMPT_TIMEOUT, CONNECT_TIMEOUT, INITIAL_BACKOFF, MAX_ATTEMPTS, MAX_BACKOFF,
     OPERATION_TIMEOUT, READ_TIMEOUT, retry_config, timeout_config, with_limits,
 };
-pub use metrics::{
-    CloudWatchMetrics, DEFAULT_INGESTION_DELAY_SECONDS, MAX_QUERIES, expand_percentiles,
-};
+pub use metrics::{CloudWatchMetrics, DEFAULT_INGESTION_DELAY_SECONDS, MAX_QUERIES};
 pub use notifier::{CHANNEL_TOPICS_ENV, SnsNotifier, parse_channel_topics, sns_subject};
 pub use router::LambdaAliasRouter;
 

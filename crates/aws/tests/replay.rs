@@ -33,18 +33,30 @@ fn member(id: &str, value: f64) -> String {
     )
 }
 
+/// A log-normal's percentile (median `median`, sigma 0.9) by the normal quantile.
+fn lognormal_percentile(median: f64, percent: f64) -> f64 {
+    let z = canary_gate_core::stats::special::norm_ppf(percent / 100.0);
+    (median * (0.9 * z).exp() * 10.0).round() / 10.0
+}
+
 #[tokio::test]
-async fn duration_percentiles_become_samples_with_their_counts() {
-    // Plan order for the demo config: latency baseline q0..q5 (SampleCount, Minimum, p50, p95,
-    // p99, Maximum), latency canary q6..q11, then the error counts.
-    let baseline = [400.0, 5.0, 42.0, 185.0, 330.0, 900.0];
-    let canary = [100.0, 6.0, 88.0, 387.0, 700.0, 1500.0];
+async fn duration_percentiles_become_per_period_summaries_with_their_counts() {
+    // Plan order for the demo config: latency baseline (SampleCount, then the summary
+    // percentiles ascending), latency canary the same, then the error counts.
+    let qs = canary_gate_core::observe::summary_percentiles(&[50.0, 95.0, 99.0]);
+    let side = |n: f64, median: f64| {
+        std::iter::once(n)
+            .chain(qs.iter().map(move |&p| lognormal_percentile(median, p)))
+            .collect::<Vec<f64>>()
+    };
+    let (baseline, canary) = (side(400.0, 42.0), side(100.0, 88.0));
+    let per_side = baseline.len();
     let members: String = baseline
         .iter()
         .chain(canary.iter())
         .enumerate()
         .map(|(i, v)| member(&format!("q{i}"), *v))
-        .chain((12..16).map(|i| {
+        .chain((2 * per_side..2 * per_side + 4).map(|i| {
             // The error counts: a result for every query, without datapoints.
             format!("<member><Id>q{i}</Id><Label>Errors</Label><Timestamps/><Values/><StatusCode>Complete</StatusCode></member>")
         }))
@@ -75,27 +87,43 @@ async fn duration_percentiles_become_samples_with_their_counts() {
         )
         .await
         .expect("fetch");
-    let Observation::Samples(b) = &got.baseline["latency"] else {
-        panic!("samples")
+    let Observation::Periods(b) = &got.baseline["latency"] else {
+        panic!(
+            "per-period summaries, not samples: {:?}",
+            got.baseline["latency"]
+        )
     };
-    let Observation::Samples(k) = &got.canary["latency"] else {
-        panic!("samples")
+    let Observation::Periods(k) = &got.canary["latency"] else {
+        panic!("per-period summaries")
     };
     assert_eq!(
-        (b.len(), k.len()),
-        (400, 100),
-        "one value per invocation counted"
+        (b.periods.len(), k.periods.len()),
+        (1, 1),
+        "one period each"
     );
-    let median = |v: &[f64]| {
-        let mut s = v.to_vec();
-        s.sort_by(f64::total_cmp);
-        s[s.len() / 2]
-    };
-    assert!((median(b) - 42.0).abs() < 1.0 && (median(k) - 88.0).abs() < 5.0);
+    assert_eq!(
+        (b.periods[0].n, k.periods[0].n),
+        (400, 100),
+        "the sample counts"
+    );
+    assert_eq!(
+        b.periods[0].start, k.periods[0].start,
+        "paired by the period's start"
+    );
+    assert_eq!(
+        b.periods[0].stats.len(),
+        qs.len(),
+        "every percentile of the ladder"
+    );
+    assert_eq!(b.periods[0].percentile(50.0), Some(42.0));
+    assert_eq!(
+        k.periods[0].percentile(95.0),
+        Some(lognormal_percentile(88.0, 95.0))
+    );
     assert!(
         got.notes
             .iter()
-            .any(|n| n.contains("percentile statistics")),
+            .any(|n| n.contains("percentile statistics") && n.contains("per period")),
         "{:?}",
         got.notes
     );

@@ -337,8 +337,13 @@ fn demo_healthy_promotes_and_regression_rolls_back() {
 #[test]
 fn backtest_replays_a_simulated_timeline_to_an_outcome() {
     let dir = scratch("cg-cli-bt");
-    for (scenario, outcome) in [("healthy", "promoted"), ("regression", "rolled_back")] {
-        let timeline = stdout_ok(&[
+    for (scenario, outcome, aggregate) in [
+        ("healthy", "promoted", false),
+        ("regression", "rolled_back", false),
+        ("healthy", "promoted", true),
+        ("regression", "rolled_back", true),
+    ] {
+        let mut args = vec![
             "simulate",
             "--config",
             "examples/demo-config.json",
@@ -346,9 +351,20 @@ fn backtest_replays_a_simulated_timeline_to_an_outcome() {
             scenario,
             "--looks",
             "16",
-        ]);
+        ];
+        if aggregate {
+            args.push("--aggregate");
+        }
+        let timeline = stdout_ok(&args);
         assert_eq!(timeline.lines().count(), 16);
-        let path = dir.join(format!("{scenario}.jsonl"));
+        let first: Value =
+            serde_json::from_str(timeline.lines().next().expect("line")).expect("json");
+        assert_eq!(
+            first["canary"]["latency"]["periods"].is_array(),
+            aggregate,
+            "per-period summaries exactly with --aggregate: {first}"
+        );
+        let path = dir.join(format!("{scenario}-{aggregate}.jsonl"));
         std::fs::write(&path, &timeline).expect("write timeline");
         let out = stdout_ok(&[
             "backtest",

@@ -248,6 +248,13 @@ impl Replay {
                 baseline: &interval.baseline,
                 canary: &interval.canary,
                 baseline_all: &self.all_baseline,
+                warming_up: look::warming_up(
+                    interval
+                        .at_seconds
+                        .saturating_sub(config.analysis.look_interval_seconds)
+                        as i64,
+                    self.state.phase_started_at as i64,
+                ),
             }),
             shift_estimate: self.shift_estimate,
             phase_complete: self.state.phase_complete(config, interval.at_seconds),

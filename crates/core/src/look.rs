@@ -17,6 +17,18 @@ use crate::judge::{JudgeInput, Latest};
 use crate::observe::{Observation, SideObservations};
 use crate::ports::TimeRange;
 
+/// How long after a weight increase the canary counts as warming up (its new instances
+/// start cold): in the look whose data begin within this time of the phase's start, the
+/// sequential tests leave out the tail percentiles (above p50); the median and counts still
+/// count, so a severe regression is caught at the first look.
+pub const WARMUP_SECONDS: i64 = 60;
+
+/// Whether data beginning at `increment_start` fall in the warm-up of a phase that started
+/// at `phase_start` (same clock).
+pub fn warming_up(increment_start: i64, phase_start: i64) -> bool {
+    increment_start < phase_start.saturating_add(WARMUP_SECONDS)
+}
+
 /// The windows of one look.
 #[derive(Debug, Clone, Copy)]
 pub struct Windows<'a> {

@@ -9,8 +9,9 @@ use crate::config::{CanaryConfig, MetricKind};
 use crate::error::ConfigError;
 use crate::stats::Counts;
 
-/// Observations of one metric on one version: raw samples (histogram and gauge metrics) or
-/// events out of a total (counter metrics).
+/// Observations of one metric on one version: raw samples (histogram and gauge metrics),
+/// per-period percentile summaries (histogram metrics as CloudWatch returns them) or events
+/// out of a total (counter metrics).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Observation {
@@ -18,6 +19,122 @@ pub enum Observation {
     Samples(Vec<f64>),
     /// Events out of a total.
     Counts(Counts),
+    /// One summary per period (CloudWatch's per-minute percentile statistics). The period,
+    /// not the request, is the unit the tests count: a summary is not a set of samples.
+    Periods(Periods),
+}
+
+/// Per-period summaries of a histogram metric: `{"periods": [{"start": 1700000000, "n": 150,
+/// "stats": {"p50": 41.2, "p95": 180.0, "p99": 320.5}}, …]}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Periods {
+    /// The periods, in the order observed.
+    pub periods: Vec<Period>,
+}
+
+/// One period's summary of one version's values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Period {
+    /// Start of the period (seconds; the epoch in recorded data, the timeline's clock in
+    /// simulated data). Baseline and canary periods with the same start are compared.
+    pub start: i64,
+    /// How many values (requests) the period summarises.
+    pub n: u64,
+    /// Percentiles of the period's values by name: `p50`, `p95`, `p99.9`, … (nearest rank:
+    /// the ⌈q·n⌉-th smallest value, as CloudWatch's percentile statistics approximate it).
+    pub stats: BTreeMap<String, f64>,
+}
+
+impl Period {
+    /// The period's `percent`-th percentile, if it was reported.
+    pub fn percentile(&self, percent: f64) -> Option<f64> {
+        self.stats
+            .iter()
+            .find(|(k, _)| percentile_key(k).is_some_and(|p| (p - percent).abs() < 1e-9))
+            .map(|(_, v)| *v)
+    }
+}
+
+/// The percentile a stat key names (`p95` → 95), if it is one in (0, 100).
+pub fn percentile_key(key: &str) -> Option<f64> {
+    let p: f64 = key.strip_prefix('p')?.parse().ok()?;
+    (p > 0.0 && p < 100.0 && key[1..].chars().all(|c| c.is_ascii_digit() || c == '.')).then_some(p)
+}
+
+/// The stat key of a percentile (95 → `p95`, 99.9 → `p99.9`).
+pub fn key_of_percentile(percent: f64) -> String {
+    format!("p{percent}")
+}
+
+impl Periods {
+    /// A period's nearest-rank percentiles of `values` (any order).
+    pub fn summarise(start: i64, values: &[f64], percents: &[f64]) -> Option<Period> {
+        if values.is_empty() {
+            return None;
+        }
+        let mut v = values.to_vec();
+        v.sort_unstable_by(f64::total_cmp);
+        let n = v.len();
+        let stats = percents
+            .iter()
+            .map(|&p| {
+                let k = nearest_rank(n as u64, p / 100.0) as usize;
+                (key_of_percentile(p), v[k - 1])
+            })
+            .collect();
+        Some(Period {
+            start,
+            n: n as u64,
+            stats,
+        })
+    }
+}
+
+/// The percentiles a per-period summary carries: a ladder fine enough that a shift of the
+/// median or the tail shows as a rung of the baseline's distribution, plus the metric's own.
+pub const SUMMARY_PERCENTILES: [f64; 24] = [
+    10.0, 25.0, 40.0, 45.0, 50.0, 52.5, 55.0, 57.5, 60.0, 62.5, 65.0, 70.0, 75.0, 80.0, 85.0, 90.0,
+    92.5, 95.0, 96.0, 97.0, 98.0, 99.0, 99.5, 99.9,
+];
+
+/// [`SUMMARY_PERCENTILES`] with a metric's configured percentiles added, ascending.
+pub fn summary_percentiles(configured: &[f64]) -> Vec<f64> {
+    let mut all: Vec<f64> = SUMMARY_PERCENTILES
+        .iter()
+        .chain(configured)
+        .copied()
+        .filter(|p| *p > 0.0 && *p < 100.0)
+        .collect();
+    all.sort_by(f64::total_cmp);
+    all.dedup_by(|a, b| (*a - *b).abs() < 1e-9);
+    all
+}
+
+/// Replaces every histogram metric's samples with one per-period summary starting at
+/// `start`: the shape CloudWatch's per-period statistics have.
+pub fn summarise_side(side: &mut SideObservations, config: &CanaryConfig, start: i64) {
+    for m in &config.metrics {
+        if m.kind != MetricKind::Histogram {
+            continue;
+        }
+        if let Some(Observation::Samples(v)) = side.get(&m.name) {
+            let qs = summary_percentiles(&m.percentiles());
+            match Periods::summarise(start, v, &qs) {
+                Some(p) => side.insert(
+                    m.name.clone(),
+                    Observation::Periods(Periods { periods: vec![p] }),
+                ),
+                None => side.remove(&m.name),
+            };
+        }
+    }
+}
+
+/// The nearest rank ⌈q·n⌉ (at least 1) of the q-quantile of n values.
+pub fn nearest_rank(n: u64, q: f64) -> u64 {
+    ((q * n as f64 - 1e-9).ceil() as u64).clamp(1, n.max(1))
 }
 
 impl Observation {
@@ -26,6 +143,7 @@ impl Observation {
         match self {
             Observation::Samples(s) => s.len() as u64,
             Observation::Counts(c) => c.total,
+            Observation::Periods(p) => p.periods.iter().fold(0, |a, x| a.saturating_add(x.n)),
         }
     }
 
@@ -42,6 +160,10 @@ impl Observation {
         match (self, other) {
             (Observation::Samples(a), Observation::Samples(b)) => {
                 a.extend_from_slice(b);
+                Ok(())
+            }
+            (Observation::Periods(a), Observation::Periods(b)) => {
+                a.periods.extend_from_slice(&b.periods);
                 Ok(())
             }
             (Observation::Counts(a), Observation::Counts(b)) => {
@@ -193,6 +315,13 @@ pub fn check_side(
                     ));
                 }
             }
+            (MetricKind::Histogram, Observation::Periods(p)) => check_periods(&at, p)?,
+            (MetricKind::Counter | MetricKind::Gauge, Observation::Periods(_)) => {
+                return Err(ConfigError::new(
+                    at,
+                    "per-period percentile summaries are for histogram metrics only",
+                ));
+            }
             (MetricKind::Counter, Observation::Samples(_)) => {
                 return Err(ConfigError::new(
                     at,
@@ -210,9 +339,68 @@ pub fn check_side(
     Ok(())
 }
 
+/// Checks per-period summaries: counts exact, at least one percentile, every value finite
+/// and not negative, percentiles in order within a period, and one summary per start.
+fn check_periods(at: &str, p: &Periods) -> Result<(), ConfigError> {
+    let mut starts = std::collections::BTreeSet::new();
+    let mut total: u64 = 0;
+    for (i, period) in p.periods.iter().enumerate() {
+        let here = format!("{at}.periods[{i}]");
+        if !starts.insert(period.start) {
+            return Err(ConfigError::new(
+                format!("{here}.start"),
+                format!("a second summary for the period at {}", period.start),
+            ));
+        }
+        total = total.saturating_add(period.n);
+        if period.n == 0 || total > crate::stats::MAX_COUNT {
+            return Err(ConfigError::new(
+                format!("{here}.n"),
+                "must be a count between 1 and 2^53 (summed over the periods)",
+            ));
+        }
+        if period.stats.is_empty() {
+            return Err(ConfigError::new(
+                format!("{here}.stats"),
+                "needs at least one percentile (p50, p95, …)",
+            ));
+        }
+        let mut last: Option<(f64, f64)> = None;
+        let mut ordered: Vec<(f64, f64, &String)> = Vec::new();
+        for (k, v) in &period.stats {
+            let Some(q) = percentile_key(k) else {
+                return Err(ConfigError::new(
+                    format!("{here}.stats.{k}"),
+                    "not a percentile: the keys are p50, p95, p99.9, … (0 < p < 100)",
+                ));
+            };
+            if !(v.is_finite() && *v >= 0.0) {
+                return Err(ConfigError::new(
+                    format!("{here}.stats.{k}"),
+                    "must be a finite number, not negative",
+                ));
+            }
+            ordered.push((q, *v, k));
+        }
+        ordered.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for (q, v, k) in ordered {
+            if let Some((lq, lv)) = last
+                && v < lv
+            {
+                return Err(ConfigError::new(
+                    format!("{here}.stats.{k}"),
+                    format!("p{q} ({v}) is below p{lq} ({lv}): percentiles cannot decrease"),
+                ));
+            }
+            last = Some((q, v));
+        }
+    }
+    Ok(())
+}
+
 fn shape_hint(message: &str) -> String {
     if message.contains("did not match any variant") {
-        "expected an array of numbers (histogram, gauge) or {\"events\": k, \"total\": n} (counter)"
+        "expected an array of numbers (histogram, gauge), {\"periods\": [{\"start\", \"n\", \"stats\"}, …]} (histogram) or {\"events\": k, \"total\": n} (counter)"
             .to_string()
     } else {
         message.to_string()

@@ -230,3 +230,21 @@ fn hodges_lehmann_and_percentiles_match_numpy() {
         }
     }
 }
+
+#[test]
+fn order_statistic_comparisons_match_scipy() {
+    let f = fixtures();
+    let cases = f["order_statistic_exceeds"].as_array().expect("cases");
+    assert!(cases.len() >= 10, "fixture has the order-statistic cases");
+    let mut worst = 0.0_f64;
+    for case in cases {
+        let n = |k: &str| case[k].as_u64().expect(k);
+        let got = stats::order_statistic_exceeds(n("nc"), n("kc"), n("nb"), n("kb"));
+        close(
+            &format!("order statistics {case}"),
+            got,
+            case["p"].as_f64().expect("p"),
+            &mut worst,
+        );
+    }
+}

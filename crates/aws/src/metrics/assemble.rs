@@ -8,7 +8,9 @@
 //! period, and totals too large to count exactly are refused with the metric named.
 
 use canary_gate_core::config::{CanaryConfig, MetricKind};
-use canary_gate_core::observe::{Observation, SideObservations};
+use std::collections::BTreeMap;
+
+use canary_gate_core::observe::{Observation, Period, Periods, SideObservations};
 use canary_gate_core::ports::{Fetched, PortError};
 use canary_gate_core::stats::Counts;
 
@@ -17,23 +19,6 @@ use super::plan::{Query, Role, Side};
 
 /// Counts above this are not summed exactly in `f64` (2^53).
 const MAX_EXACT: f64 = 9_007_199_254_740_992.0;
-
-/// Expands one period's percentile summary into `n` values along the piecewise-linear
-/// quantile function through (0, min), (.5, p50), (.95, p95), (.99, p99), (1, max).
-pub fn expand_percentiles(n: usize, min: f64, p50: f64, p95: f64, p99: f64, max: f64) -> Vec<f64> {
-    let knots = [(0.0, min), (0.5, p50), (0.95, p95), (0.99, p99), (1.0, max)];
-    (0..n)
-        .map(|i| {
-            let q = (i as f64 + 0.5) / n as f64;
-            let k = knots
-                .windows(2)
-                .find(|w| q <= w[1].0)
-                .unwrap_or(&knots[3..5]);
-            let ((q0, v0), (q1, v1)) = (k[0], k[1]);
-            v0 + (v1 - v0) * (q - q0) / (q1 - q0)
-        })
-        .collect()
-}
 
 fn side_name(side: Side) -> &'static str {
     match side {
@@ -106,31 +91,45 @@ fn counts(
     Ok((Some(c), gaps))
 }
 
-/// One value per sample from the periods where the sample count and all five statistics have
-/// a datapoint. Returns the periods left out too.
-fn histogram(
+/// One summary per period where the sample count and every percentile have a datapoint.
+/// Returns the periods left out too.
+fn summaries(
     metric: &str,
     side: Side,
-    stats: [&Series; 6],
-) -> Result<(Vec<f64>, usize), PortError> {
-    let [n, min, p50, p95, p99, max] = stats;
-    let (mut values, mut gaps) = (Vec::new(), 0);
-    for t in periods(stats) {
-        let (Some(c), Some(a), Some(b), Some(p), Some(d), Some(e)) = (
-            n.get(&t),
-            min.get(&t),
-            p50.get(&t),
-            p95.get(&t),
-            p99.get(&t),
-            max.get(&t),
-        ) else {
+    n: &Series,
+    percentiles: &[(&str, &Series)],
+) -> Result<(Periods, usize), PortError> {
+    let (mut out, mut gaps) = (Periods::default(), 0);
+    for t in periods(std::iter::once(n).chain(percentiles.iter().map(|(_, s)| *s))) {
+        let Some(c) = n.get(&t) else {
             gaps += 1;
             continue;
         };
         let c = count(metric, side, "a sample count", t, *c)?;
-        values.extend(expand_percentiles(c.round() as usize, *a, *b, *p, *d, *e));
+        let stats: Option<BTreeMap<String, f64>> = percentiles
+            .iter()
+            .map(|(k, s)| s.get(&t).map(|v| ((*k).to_string(), *v)))
+            .collect();
+        let Some(stats) = stats else {
+            gaps += 1;
+            continue;
+        };
+        if c < 1.0 {
+            continue;
+        }
+        if let Some((k, v)) = stats.iter().find(|(_, v)| !(v.is_finite() && **v >= 0.0)) {
+            return Err(PortError::Rejected(format!(
+                "metric `{metric}` ({}): {k} of {v} in the period at {t} is not a duration",
+                side_name(side)
+            )));
+        }
+        out.periods.push(Period {
+            start: t,
+            n: c.round() as u64,
+            stats,
+        });
     }
-    Ok((values, gaps))
+    Ok((out, gaps))
 }
 
 /// The observations of every metric and side, with notes on how they were formed.
@@ -161,28 +160,27 @@ pub(super) fn assemble(
                     let (c, gaps) = counts(&m.name, side, events, total, extra)?;
                     (c.map(Observation::Counts), gaps)
                 }
-                MetricKind::Histogram if role(&Role::Stat("n")).is_some() => {
-                    let stat = |name: &'static str| role(&Role::Stat(name));
-                    let (Some(n), Some(min), Some(p50), Some(p95), Some(p99), Some(max)) = (
-                        stat("n"),
-                        stat("min"),
-                        stat("p50"),
-                        stat("p95"),
-                        stat("p99"),
-                        stat("max"),
-                    ) else {
+                MetricKind::Histogram if role(&Role::Count).is_some() => {
+                    let Some(n) = role(&Role::Count) else {
                         continue;
                     };
-                    let (values, gaps) = histogram(&m.name, side, [n, min, p50, p95, p99, max])?;
+                    let percentiles: Vec<(&str, &Series)> = mine
+                        .iter()
+                        .filter_map(|(q, s)| match &q.role {
+                            Role::Percentile(k) => Some((k.as_str(), *s)),
+                            _ => None,
+                        })
+                        .collect();
+                    let (p, gaps) = summaries(&m.name, side, n, &percentiles)?;
                     let note = format!(
-                        "{}: from CloudWatch percentile statistics (min/p50/p95/p99/max with sample counts), not per-invocation durations",
+                        "{}: CloudWatch's per-minute percentile statistics, judged per period (the period is the unit; no per-request samples)",
                         m.name
                     );
-                    if !values.is_empty() && !out.notes.contains(&note) {
+                    if !p.periods.is_empty() && !out.notes.contains(&note) {
                         out.notes.push(note);
                     }
                     (
-                        (!values.is_empty()).then_some(Observation::Samples(values)),
+                        (!p.periods.is_empty()).then_some(Observation::Periods(p)),
                         gaps,
                     )
                 }
@@ -225,14 +223,24 @@ mod tests {
     }
 
     #[test]
-    fn percentile_expansion_follows_the_summary() {
-        let v = expand_percentiles(1000, 10.0, 40.0, 180.0, 330.0, 900.0);
-        assert_eq!(v.len(), 1000);
-        let mut s = v.clone();
-        s.sort_by(f64::total_cmp);
-        assert!((s[499] - 40.0).abs() < 1.0, "median {}", s[499]);
-        assert!((s[949] - 180.0).abs() < 3.0, "p95 {}", s[949]);
-        assert!(s[0] >= 10.0 && s[999] <= 900.0);
+    fn a_period_lacking_a_percentile_is_left_out_and_counts_are_checked() {
+        let n = series(&[(0, 150.0), (60, 140.0)]);
+        let p50 = series(&[(0, 40.0), (60, 42.0)]);
+        let p95 = series(&[(0, 180.0)]);
+        let (p, gaps) =
+            summaries("latency", Side::Canary, &n, &[("p50", &p50), ("p95", &p95)]).expect("ok");
+        assert_eq!(gaps, 1);
+        assert_eq!(p.periods.len(), 1);
+        assert_eq!((p.periods[0].start, p.periods[0].n), (0, 150));
+        assert_eq!(p.periods[0].percentile(95.0), Some(180.0));
+        let err = summaries(
+            "latency",
+            Side::Baseline,
+            &series(&[(0, -3.0)]),
+            &[("p50", &p50)],
+        )
+        .expect_err("negative count");
+        assert!(err.to_string().contains("`latency` (baseline)"), "{err}");
     }
 
     #[test]

@@ -34,7 +34,6 @@ use crate::error::classify;
 use crate::insights::{InvocationDurations, MAX_ROWS};
 use answer::{Answers, MAX_PAGES, Series};
 use assemble::assemble;
-pub use assemble::expand_percentiles;
 use plan::{Query, per_invocation, plan, to_sdk};
 
 /// `GetMetricData` accepts at most this many queries per request.

@@ -6,6 +6,7 @@ use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
 use canary_gate_core::config::{
     CanaryConfig, CloudWatchMetric, LambdaStatistic, MetricConfig, MetricSource, Routing, Target,
 };
+use canary_gate_core::observe::{key_of_percentile, summary_percentiles};
 
 /// Which side a query serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,7 +23,10 @@ pub(super) enum Role {
     /// Added to the total (throttled requests never count as invocations).
     ExtraTotal,
     Samples,
-    Stat(&'static str),
+    /// The period's sample count (`SampleCount`).
+    Count,
+    /// One percentile statistic, by its stat key (`p95`).
+    Percentile(String),
 }
 
 #[derive(Debug, Clone)]
@@ -146,15 +150,24 @@ pub(super) fn plan(config: &CanaryConfig, target: &Target) -> Vec<Query> {
                             out.push(q(Role::ExtraTotal, "AWS/Lambda", "Throttles", dims, "Sum"));
                         }
                         LambdaStatistic::Duration => {
-                            for (role, stat) in [
-                                (Role::Stat("n"), "SampleCount"),
-                                (Role::Stat("min"), "Minimum"),
-                                (Role::Stat("p50"), "p50"),
-                                (Role::Stat("p95"), "p95"),
-                                (Role::Stat("p99"), "p99"),
-                                (Role::Stat("max"), "Maximum"),
-                            ] {
-                                out.push(q(role, "AWS/Lambda", "Duration", dims.clone(), stat));
+                            // Per period: the count and a ladder of percentiles (the judge
+                            // compares periods; it never treats a summary as samples).
+                            out.push(q(
+                                Role::Count,
+                                "AWS/Lambda",
+                                "Duration",
+                                dims.clone(),
+                                "SampleCount",
+                            ));
+                            for p in summary_percentiles(&m.percentiles()) {
+                                let key = key_of_percentile(p);
+                                out.push(q(
+                                    Role::Percentile(key.clone()),
+                                    "AWS/Lambda",
+                                    "Duration",
+                                    dims.clone(),
+                                    &key,
+                                ));
                             }
                         }
                         LambdaStatistic::Invocations => {
@@ -237,8 +250,22 @@ mod tests {
             .expect("config");
         let t = c.target.clone().expect("target");
         let q = plan(&c, &t);
-        // latency: 6 statistics per side; errors: 2 per side.
-        assert_eq!(q.len(), 16);
+        // latency: SampleCount and the 24 summary percentiles per side; errors: 2 per side.
+        assert_eq!(q.len(), 2 * 25 + 4);
+        let stats: Vec<&str> = q
+            .iter()
+            .filter(|q| q.side == Side::Canary && q.name == "Duration")
+            .map(|q| q.stat.as_str())
+            .collect();
+        assert_eq!(stats[0], "SampleCount");
+        assert!(
+            stats.contains(&"p52.5") && stats.contains(&"p99.9"),
+            "{stats:?}"
+        );
+        assert!(
+            !stats.contains(&"Maximum"),
+            "no pseudo-samples from min/max"
+        );
         let canary_errors = q
             .iter()
             .find(|q| q.side == Side::Canary && q.name == "Errors")

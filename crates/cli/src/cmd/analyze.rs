@@ -30,6 +30,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
             baseline: &window.baseline,
             canary: &window.canary,
             baseline_all: &window.baseline,
+            warming_up: false,
         }),
         shift_estimate: true,
         phase_complete: window

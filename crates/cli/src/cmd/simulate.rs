@@ -30,6 +30,11 @@ pub struct SimulateArgs {
     /// Random seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Write histogram metrics as one percentile summary per interval
+    /// (`{"periods": [{"start", "n", "stats"}]}`, the shape of CloudWatch's per-minute
+    /// statistics that a deployed canary judges) instead of per-request samples.
+    #[arg(long)]
+    aggregate: bool,
 }
 
 /// Writes the timeline to standard output.
@@ -53,7 +58,12 @@ pub fn run(args: &SimulateArgs) -> Result<ExitCode> {
             })
             .or(config.canary_phases.last())
             .map_or(100.0, |p| p.traffic_percentage);
-        let interval = fleet.interval(at, look, weight);
+        let mut interval = fleet.interval(at, look, weight);
+        if args.aggregate {
+            let start = (at - look) as i64;
+            canary_gate_core::observe::summarise_side(&mut interval.baseline, &config, start);
+            canary_gate_core::observe::summarise_side(&mut interval.canary, &config, start);
+        }
         writeln!(out, "{}", serde_json::to_string(&interval)?)?;
     }
     Ok(ExitCode::SUCCESS)

@@ -245,6 +245,7 @@ fn validate_metric(at: &str, m: &MetricConfig) -> Result<(), ConfigError> {
     }
     let fits = match m.test() {
         TestKind::MannWhitneyU | TestKind::KolmogorovSmirnov => m.kind != MetricKind::Counter,
+        TestKind::PeriodPercentiles => m.kind == MetricKind::Histogram,
         TestKind::ChiSquare | TestKind::TwoProportionZ | TestKind::FisherExact => {
             m.kind == MetricKind::Counter
         }
@@ -253,7 +254,7 @@ fn validate_metric(at: &str, m: &MetricConfig) -> Result<(), ConfigError> {
         let hint = if m.kind == MetricKind::Counter {
             "counter metrics take chi-square, two-proportion-z or fisher-exact"
         } else {
-            "histogram and gauge metrics take mann-whitney-u or kolmogorov-smirnov"
+            "histogram and gauge metrics take mann-whitney-u or kolmogorov-smirnov (histograms also period-percentiles)"
         };
         return Err(ConfigError::new(
             format!("{at}.statistical_test"),

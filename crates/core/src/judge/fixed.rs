@@ -67,6 +67,9 @@ pub fn judge_metric_fixed(
             distribution(m, th, &mut report, &b, &c, input.shift_estimate)
         }
         (Observation::Counts(b), Observation::Counts(c)) => counts(m, th, &mut report, *b, *c),
+        (Observation::Periods(b), Observation::Periods(c)) => {
+            super::periods::judge_fixed(m, &mut report, b, c, input.baseline_is_live)
+        }
         _ => Err("baseline and canary observations have different shapes".to_string()),
     };
     if let Err(reason) = outcome {

@@ -10,6 +10,7 @@
 mod evidence;
 pub(crate) mod fixed;
 mod model;
+mod periods;
 mod ratio;
 pub mod sequential;
 
@@ -56,6 +57,10 @@ pub struct Latest<'a> {
     pub canary: &'a SideObservations,
     /// All baseline observations of the canary so far.
     pub baseline_all: &'a SideObservations,
+    /// The increment includes the phase's first [`crate::look::WARMUP_SECONDS`]: the
+    /// canary's instances are new and cold, so only the median (and counts) count as
+    /// evidence; the tail percentiles wait for the next look.
+    pub warming_up: bool,
 }
 
 /// Judges every metric of the config with the fixed-horizon tests.
@@ -113,6 +118,7 @@ pub fn judge_with_state(
             latest.canary.get(&m.name),
             latest.baseline_all.get(&m.name),
             input.baseline_is_live,
+            latest.warming_up,
         );
         let fixed_report = r.clone();
         evidence::classify_sequential(m, &config.statistical_thresholds, r, &ev);

@@ -48,6 +48,15 @@ pub enum SideStats {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         sketch: Vec<f64>,
     },
+    /// Per-period percentile summaries (CloudWatch's statistics).
+    Periods {
+        /// How many periods.
+        periods: usize,
+        /// Values (requests) summarised, over all periods.
+        n: u64,
+        /// The configured percentiles as `(percentile, median over the periods)`.
+        percentiles: Vec<(f64, f64)>,
+    },
     /// Events out of a total.
     Rate {
         /// Events.
@@ -65,6 +74,7 @@ impl SideStats {
         match self {
             SideStats::Distribution { summary, .. } => summary.n as u64,
             SideStats::Rate { total, .. } => *total,
+            SideStats::Periods { n, .. } => *n,
         }
     }
 }

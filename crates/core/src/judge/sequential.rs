@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Direction;
 use crate::config::MetricKind;
 use crate::observe::Observation;
-use crate::sequential::{ExceedanceTest, ShareTest};
+use crate::sequential::{ExceedanceTest, PeriodTest, ShareTest};
 use crate::stats::special::norm_ppf;
 use crate::stats::{Counts, percentile};
 
@@ -39,6 +39,9 @@ pub struct MetricState {
     stale_rate: Option<ExceedanceTest>,
     /// Per percentile (as fraction) the exceedance test.
     quantiles: Vec<(f64, Direction, ExceedanceTest)>,
+    /// Per percentile (in percent) and direction the per-period test (summaries).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    periods: Vec<(f64, Direction, PeriodTest)>,
     /// Per-interval baseline summaries, for drift and dispersion: (median or rate, events,
     /// total).
     baseline_intervals: Vec<(f64, u64, u64)>,
@@ -160,6 +163,7 @@ pub fn update_metric(
     new_canary: Option<&Observation>,
     baseline_all: Option<&Observation>,
     live: bool,
+    warming_up: bool,
 ) -> SequentialEvidence {
     let (tol_up, tol_down) = tolerance;
     let z = z_for_look(look);
@@ -242,6 +246,9 @@ pub fn update_metric(
                 }
             }
             for (q, dir, test) in &mut st.quantiles {
+                if warming_up && *q > 0.5 {
+                    continue;
+                }
                 let upper = *dir == Direction::HigherIsWorse;
                 let Some(bound) = quantile_bound(&sorted, *q, z, upper) else {
                     continue;
@@ -268,7 +275,96 @@ pub fn update_metric(
                 }
             );
         }
+        (_, Some(Observation::Periods(c)), Some(Observation::Periods(b_all))) => {
+            let qs: Vec<f64> = if percentiles.is_empty() {
+                vec![50.0]
+            } else {
+                percentiles.to_vec()
+            };
+            if st.periods.is_empty() {
+                for &q in &qs {
+                    if matches!(direction, Direction::HigherIsWorse | Direction::Either) {
+                        st.periods
+                            .push((q, Direction::HigherIsWorse, PeriodTest::default()));
+                    }
+                    if matches!(direction, Direction::LowerIsWorse | Direction::Either) {
+                        st.periods
+                            .push((q, Direction::LowerIsWorse, PeriodTest::default()));
+                    }
+                }
+            }
+            if live {
+                if let Some(Observation::Periods(b)) = new_baseline {
+                    let medians: Vec<f64> = b
+                        .periods
+                        .iter()
+                        .filter_map(|p| p.percentile(50.0))
+                        .collect();
+                    if !medians.is_empty() {
+                        let mut m = medians;
+                        m.sort_unstable_by(f64::total_cmp);
+                        st.record_baseline((percentile(&m, 50.0), 0, 0));
+                    }
+                    let pairs = super::periods::paired(b, c);
+                    for (q, dir, test) in &mut st.periods {
+                        if warming_up && *q > 50.0 {
+                            continue;
+                        }
+                        let up = *dir == Direction::HigherIsWorse;
+                        let tol = if up { tol_up } else { tol_down };
+                        for (bp, cp) in &pairs {
+                            if let Some((tails, level)) =
+                                super::periods::ladder(bp, cp, *q, up, tol)
+                            {
+                                test.update_ladder(&tails, level);
+                            }
+                        }
+                    }
+                }
+            } else {
+                stale = true;
+                let medians: Vec<f64> = st.baseline_intervals.iter().map(|i| i.0).collect();
+                let allowance = 1.0 + drift(&medians);
+                for (q, dir, test) in &mut st.periods {
+                    if warming_up && *q > 50.0 {
+                        continue;
+                    }
+                    let up = *dir == Direction::HigherIsWorse;
+                    let mut earlier = super::periods::values(b_all, *q);
+                    earlier.sort_unstable_by(f64::total_cmp);
+                    let Some(bound) = quantile_bound(&earlier, 0.5, z, up) else {
+                        continue;
+                    };
+                    for cv in super::periods::values(c, *q) {
+                        let exceeded = if up {
+                            cv > bound * (1.0 + tol_up) * allowance
+                        } else {
+                            cv < bound * (1.0 - tol_down) / allowance
+                        };
+                        test.update(exceeded, 0.5);
+                    }
+                }
+            }
+            description = format!(
+                "anytime-valid: per-period comparison of the canary's {} with the baseline's percentiles (the period is the unit; exact null probability per period){}",
+                qs.iter()
+                    .map(|p| format!("p{p}"))
+                    .collect::<Vec<_>>()
+                    .join("/"),
+                if stale {
+                    ", against an upper bound of the earlier baseline's per-period median, widened for drift"
+                } else {
+                    ""
+                }
+            );
+        }
         _ => description = "anytime-valid: no new observations".to_string(),
+    }
+    let mut description = description;
+    if warming_up && !matches!(kind, MetricKind::Counter) {
+        description.push_str(
+            "; warm-up (the phase's first minute, new instances cold): percentiles above p50 not counted at this look",
+        );
     }
     let log_e = current_log_e(st);
     st.max_log_e = st.max_log_e.max(log_e);
@@ -283,6 +379,11 @@ pub fn update_metric(
 /// The metric's current log e-value: the share test times the stale-baseline test (the
 /// latter starts at 1 when the live baseline ends), or the mean of the quantiles' e-values.
 fn current_log_e(st: &MetricState) -> f64 {
+    if !st.periods.is_empty() {
+        let mean =
+            st.periods.iter().map(|(_, _, t)| t.e_value()).sum::<f64>() / st.periods.len() as f64;
+        return mean.ln();
+    }
     if !st.quantiles.is_empty() {
         let mean = st
             .quantiles

@@ -406,3 +406,136 @@ mod sample_ratio {
         assert_eq!(d.action, crate::policy::Action::Rollback, "{}", d.reason);
     }
 }
+
+mod periods {
+    //! Per-period summaries (CloudWatch's statistics): the period is the unit.
+    use super::*;
+    use crate::config::AnalysisMethod;
+    use crate::judge::sequential::SequentialState;
+    use crate::observe::{Periods, summary_percentiles};
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    fn sequential_config() -> CanaryConfig {
+        let mut c = config(latency_metric());
+        c.analysis.method = AnalysisMethod::Sequential;
+        c
+    }
+
+    /// One period of `n` log-normal values (median `median`, sigma 0.9) as a summary.
+    fn period(rng: &mut StdRng, start: i64, n: usize, median: f64) -> Observation {
+        let v: Vec<f64> = (0..n)
+            .map(|_| {
+                let (u1, u2): (f64, f64) = (1.0 - rng.random::<f64>(), rng.random());
+                let z = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+                median * (0.9 * z).exp()
+            })
+            .collect();
+        let qs = summary_percentiles(&[50.0, 95.0, 99.0]);
+        Observation::Periods(Periods {
+            periods: vec![Periods::summarise(start, &v, &qs).expect("values")],
+        })
+    }
+
+    /// Runs `looks` one-minute looks at 5 % and returns the reports.
+    fn run(seed: u64, looks: i64, canary_median: f64, warm_first: bool) -> Vec<MetricReport> {
+        let c = sequential_config();
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut state = SequentialState::default();
+        let mut all = SideObservations::new();
+        let (mut phase_b, mut phase_c) = (SideObservations::new(), SideObservations::new());
+        let mut out = Vec::new();
+        for t in 0..looks {
+            let (b, k) = sides(
+                "lat",
+                period(&mut rng, t * 60, 2850, 40.0),
+                period(&mut rng, t * 60, 150, canary_median),
+            );
+            crate::look::merge(&mut all, &b);
+            crate::look::merge(&mut phase_b, &b);
+            crate::look::merge(&mut phase_c, &k);
+            let input = JudgeInput {
+                baseline: &phase_b,
+                canary: &phase_c,
+                canary_share: 0.05,
+                baseline_share: 0.95,
+                baseline_is_live: true,
+                latest: Some(Latest {
+                    baseline: &b,
+                    canary: &k,
+                    baseline_all: &all,
+                    warming_up: warm_first && t == 0,
+                }),
+                shift_estimate: false,
+                phase_complete: false,
+                check_split: false,
+            };
+            out.push(judge_with_state(&c, &input, &mut state).metrics.remove(0));
+        }
+        out
+    }
+
+    #[test]
+    fn a_median_two_and_a_half_times_higher_is_a_rollback_at_the_first_period() {
+        // In warm-up, too: the median still counts.
+        let r = run(1, 1, 100.0, true);
+        assert_eq!(r[0].severity, Some(Severity::Rollback), "{}", r[0].reason);
+        assert_eq!(r[0].test, TestKind::PeriodPercentiles);
+        assert!(r[0].guarantee.contains("per-period"), "{}", r[0].guarantee);
+        assert!(r[0].guarantee.contains("warm-up"), "{}", r[0].guarantee);
+    }
+
+    #[test]
+    fn healthy_streams_rarely_reach_the_warning_tier() {
+        // 200 A/A streams of 20 periods: the anytime p-value may fall below 0.01 in at most
+        // 1 % of them (expected ≤ 2); 6 bounds a binomial(200, 0.01) tail at < 0.5 %.
+        let failed = (0..200)
+            .filter(|&s| {
+                run(100 + s, 20, 40.0, false)
+                    .iter()
+                    .any(|m| m.verdict == Verdict::Fail)
+            })
+            .count();
+        assert!(failed <= 6, "{failed} of 200 healthy streams failed");
+    }
+
+    #[test]
+    fn a_moderate_shift_is_found_within_twenty_periods() {
+        let found = (0..20)
+            .filter(|&s| {
+                run(500 + s, 20, 40.0 * 1.3, false)
+                    .iter()
+                    .any(|m| m.severity == Some(Severity::Rollback))
+            })
+            .count();
+        assert!(found >= 18, "{found} of 20");
+    }
+
+    #[test]
+    fn summaries_parse_strictly() {
+        let c = config(latency_metric());
+        let ok = r#"{"canary": {"lat": {"periods": [{"start": 0, "n": 150, "stats": {"p50": 40, "p95": 180}}]}}}"#;
+        assert!(crate::observe::Window::from_json(ok, &c).is_ok());
+        for (bad, path) in [
+            (
+                r#"{"canary": {"lat": {"periods": [{"start": 0, "n": 150, "stats": {"p50": 40, "p95": 30}}]}}}"#,
+                "canary.lat.periods[0].stats.p95",
+            ),
+            (
+                r#"{"canary": {"lat": {"periods": [{"start": 0, "n": 0, "stats": {"p50": 40}}]}}}"#,
+                "canary.lat.periods[0].n",
+            ),
+            (
+                r#"{"canary": {"lat": {"periods": [{"start": 0, "n": 5, "stats": {"median": 40}}]}}}"#,
+                "canary.lat.periods[0].stats.median",
+            ),
+            (
+                r#"{"canary": {"lat": {"periods": [{"start": 0, "n": 5, "stats": {"p50": 1}}, {"start": 0, "n": 5, "stats": {"p50": 1}}]}}}"#,
+                "canary.lat.periods[1].start",
+            ),
+        ] {
+            let e = crate::observe::Window::from_json(bad, &c).expect_err(bad);
+            assert_eq!(e.path, path, "{e}");
+        }
+    }
+}

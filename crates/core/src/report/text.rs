@@ -164,6 +164,21 @@ pub(crate) fn side_line(kind: MetricKind, s: &SideStats) -> String {
             }
             format!("{} (n = {})", parts.join("  "), group(summary.n as u64))
         }
+        SideStats::Periods {
+            periods,
+            n,
+            percentiles,
+        } => {
+            let parts: Vec<String> = percentiles
+                .iter()
+                .map(|(p, v)| format!("p{} {}", fmt_value(*p), fmt_value(*v)))
+                .collect();
+            format!(
+                "{} (median of {periods} periods; n = {})",
+                parts.join("  "),
+                group(*n)
+            )
+        }
         SideStats::Rate {
             events,
             total,
@@ -219,6 +234,7 @@ pub(crate) fn test_name(t: TestKind) -> &'static str {
         TestKind::ChiSquare => "Chi-Square",
         TestKind::TwoProportionZ => "two-proportion z",
         TestKind::FisherExact => "Fisher exact",
+        TestKind::PeriodPercentiles => "per-period percentile comparison",
     }
 }
 

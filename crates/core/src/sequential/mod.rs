@@ -18,11 +18,15 @@
 //!   H0: p <= p0. Used for distributions (does a canary request exceed (1 + tolerance) times
 //!   an upper confidence bound of the baseline's q-quantile more often than 1 − q?) and for
 //!   counts against a baseline observed earlier (the 100 % phase).
+//! - [`PeriodTest`]: per-period percentile summaries (what CloudWatch returns), one
+//!   Bernoulli comparison per period with its exact distribution-free null probability.
 
 mod exceedance;
+mod periods;
 mod share;
 
 pub use exceedance::ExceedanceTest;
+pub use periods::PeriodTest;
 pub use share::ShareTest;
 
 use serde::{Deserialize, Serialize};
@@ -33,7 +37,7 @@ pub(crate) use crate::config::Direction;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Mixture {
     /// Log likelihood ratio of each component against the null boundary.
-    log_lr: Vec<f64>,
+    pub(crate) log_lr: Vec<f64>,
     /// Largest log e-value seen so far (the e-process is read at its running maximum for the
     /// p-value; the stopping rule "reject once it crosses" makes that valid).
     max_log_e: f64,

@@ -83,6 +83,14 @@ pub struct Scenario {
     pub canary: VersionProfile,
     /// A regression of the canary, if any.
     pub regression: Option<Regression>,
+    /// The canary's instances start cold after every weight increase: in the interval after
+    /// the increase, this share of its requests carry an extra 200–1000 ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup_share: Option<f64>,
+    /// Requests are served by a few instances per version, each with a persistent latency
+    /// factor exp(sd · N(0, 1)): `(instances per version, sd)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instances: Option<(usize, f64)>,
 }
 
 impl Scenario {
@@ -97,6 +105,8 @@ impl Scenario {
             baseline: VersionProfile::typical(),
             canary: VersionProfile::typical(),
             regression: None,
+            warmup_share: None,
+            instances: None,
         }
     }
 
@@ -146,15 +156,29 @@ pub struct Fleet {
     scenario: Scenario,
     names: MetricNames,
     rng: StdRng,
+    /// The canary weight of the previous interval (warm-up follows an increase).
+    last_weight: f64,
+    /// Per version (baseline, canary) the instances' latency factors.
+    factors: [Vec<f64>; 2],
 }
 
 impl Fleet {
     /// A fleet with a seed.
     pub fn new(scenario: Scenario, names: MetricNames, seed: u64) -> Self {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let factors = match scenario.instances {
+            Some((n, sd)) if n > 0 => {
+                let mut draw = || (0..n).map(|_| (sd * normal(&mut rng)).exp()).collect();
+                [draw(), draw()]
+            }
+            _ => [Vec::new(), Vec::new()],
+        };
         Self {
             scenario,
             names,
-            rng: StdRng::seed_from_u64(seed),
+            rng,
+            last_weight: 0.0,
+            factors,
         }
     }
 
@@ -192,8 +216,21 @@ impl Fleet {
         };
         let baseline = s.baseline.clone();
         let canary = s.canary.clone();
-        let b = self.side(&baseline, requests - to_canary, drift, burst);
-        let c = self.side(&canary, to_canary, drift * lat_factor, burst * err_factor);
+        let warm = if canary_weight > self.last_weight {
+            s.warmup_share.unwrap_or(0.0)
+        } else {
+            0.0
+        };
+        self.last_weight = canary_weight;
+        let b = self.side(&baseline, requests - to_canary, drift, burst, 0, 0.0);
+        let c = self.side(
+            &canary,
+            to_canary,
+            drift * lat_factor,
+            burst * err_factor,
+            1,
+            warm,
+        );
         let mut interval = Interval {
             at_seconds: at,
             ..Interval::default()
@@ -211,6 +248,8 @@ impl Fleet {
         n: u64,
         latency_factor: f64,
         error_factor: f64,
+        version: usize,
+        cold_share: f64,
     ) -> (Vec<f64>, Counts) {
         let error_rate = (p.error_rate * error_factor).min(1.0);
         let mut latencies = Vec::with_capacity(n as usize);
@@ -219,6 +258,13 @@ impl Fleet {
             let mut ms = p.median_ms * (p.sigma * normal(&mut self.rng)).exp();
             if self.rng.random::<f64>() < p.cold_start_share {
                 ms += p.cold_start_ms * (0.3 * normal(&mut self.rng)).exp();
+            }
+            let instances = self.factors[version].len();
+            if instances > 0 {
+                ms *= self.factors[version][self.rng.random_range(0..instances)];
+            }
+            if cold_share > 0.0 && self.rng.random::<f64>() < cold_share {
+                ms += 200.0 + 800.0 * self.rng.random::<f64>();
             }
             latencies.push((ms * latency_factor * 10.0).round() / 10.0);
             if self.rng.random::<f64>() < error_rate {
@@ -328,14 +374,72 @@ mod tests {
                 s.sort_by(f64::total_cmp);
                 s[s.len() / 2]
             }
-            Observation::Counts(_) => panic!("latency is samples"),
+            _ => panic!("latency is samples"),
         };
         let ratio = median(&i.canary["latency"]) / median(&i.baseline["latency"]);
         assert!((1.8..2.2).contains(&ratio), "median ratio {ratio}");
         let rate = |o: &Observation| match o {
             Observation::Counts(c) => c.rate().unwrap_or(0.0),
-            Observation::Samples(_) => panic!("errors are counts"),
+            _ => panic!("errors are counts"),
         };
         assert!(rate(&i.canary["errors"]) > 0.01);
+    }
+
+    #[test]
+    fn a_cold_canary_is_slow_only_in_the_interval_after_an_increase() {
+        let scenario = Scenario {
+            warmup_share: Some(0.2),
+            ..Scenario::healthy(200.0)
+        };
+        let mut f = Fleet::new(scenario, names(), 5);
+        let p95 = |o: &Observation| match o {
+            Observation::Samples(s) => {
+                let mut s = s.clone();
+                s.sort_by(f64::total_cmp);
+                s[s.len() * 95 / 100]
+            }
+            _ => panic!("latency is samples"),
+        };
+        let first = f.interval(60, 60, 50.0);
+        let second = f.interval(120, 60, 50.0);
+        let (cold, warm) = (
+            p95(&first.canary["latency"]),
+            p95(&second.canary["latency"]),
+        );
+        assert!(cold > 2.0 * warm, "cold p95 {cold}, warm p95 {warm}");
+        let third = f.interval(180, 60, 100.0);
+        assert!(
+            p95(&third.canary["latency"]) > 2.0 * warm,
+            "cold again after the increase"
+        );
+    }
+
+    #[test]
+    fn instances_carry_a_persistent_latency_factor() {
+        let scenario = Scenario {
+            instances: Some((1, 0.5)),
+            ..Scenario::healthy(200.0)
+        };
+        let mut f = Fleet::new(scenario.clone(), names(), 11);
+        let median = |o: &Observation| match o {
+            Observation::Samples(s) => {
+                let mut s = s.clone();
+                s.sort_by(f64::total_cmp);
+                s[s.len() / 2]
+            }
+            _ => panic!("latency is samples"),
+        };
+        // One instance per version: the ratio of medians is the ratio of the two factors,
+        // the same in every interval.
+        let r1 = {
+            let i = f.interval(60, 60, 50.0);
+            median(&i.canary["latency"]) / median(&i.baseline["latency"])
+        };
+        let r2 = {
+            let i = f.interval(120, 60, 50.0);
+            median(&i.canary["latency"]) / median(&i.baseline["latency"])
+        };
+        assert!((r1 / r2 - 1.0).abs() < 0.15, "{r1} vs {r2}");
+        assert!((r1 - 1.0).abs() > 0.05, "the factors differ: {r1}");
     }
 }

@@ -203,6 +203,7 @@ async fn judge_looks<M: MetricsSource>(
                 baseline: &chunk.baseline,
                 canary: &chunk.canary,
                 baseline_all: &baseline.baseline,
+                warming_up: false,
             }),
             shift_estimate: newest,
             phase_complete: final_look,

@@ -7,6 +7,7 @@ pub mod describe;
 pub mod kolmogorov;
 pub mod ks;
 pub mod mann_whitney;
+pub mod order;
 mod pairwise;
 pub mod power;
 pub mod shift;
@@ -18,6 +19,7 @@ pub use contingency::{FISHER_MAX_TERMS, chi_square_2x2, fisher_exact, two_propor
 pub use describe::{Summary, percentile};
 pub use ks::ks_2samp;
 pub use mann_whitney::mann_whitney_u;
+pub use order::order_statistic_exceeds;
 pub use power::{Power, counts_power, samples_power};
 pub use shift::{ShiftEstimate, hodges_lehmann, mann_whitney_with_shift};
 
@@ -64,6 +66,9 @@ pub enum TestKind {
     TwoProportionZ,
     /// Fisher's exact test on a 2x2 table.
     FisherExact,
+    /// Per-period comparison of percentile summaries (the period is the unit; each period's
+    /// exceedance has its exact distribution-free null probability).
+    PeriodPercentiles,
 }
 
 /// The standardized effect size a test reports.

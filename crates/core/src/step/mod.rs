@@ -255,6 +255,9 @@ where
             baseline: &latest.baseline,
             canary: &latest.canary,
             baseline_all: &all.baseline,
+            warming_up: ranges
+                .sequential
+                .is_some_and(|(inc, _)| look::warming_up(inc.start, phase_start)),
         }),
         shift_estimate: true,
         phase_complete: exec.run.phase_complete(&exec.config, at),
