@@ -11,7 +11,7 @@ use canary_gate_core::config::{AnalysisMethod, CanaryConfig};
 use canary_gate_core::controller::{Outcome, Replay};
 use canary_gate_core::observe::summarise_side;
 use canary_gate_core::policy::Action;
-use canary_gate_core::sim::{Fleet, MetricNames, Regression, Scenario};
+use canary_gate_core::sim::{Fleet, MetricNames, Regression, Scenario, VersionProfile};
 
 const CONFIG: &str = include_str!("../../../examples/demo-config.json");
 const RPS: f64 = 50.0;
@@ -99,6 +99,17 @@ fn kinds() -> Vec<Kind> {
             name: "latency +25 %",
             regression: true,
             scenario: || Scenario::healthy(RPS).with_regression(1.25, 1.0),
+        },
+        Kind {
+            name: "p99-only tail regression (3 % of canary requests +400 ms, not 1 %)",
+            regression: true,
+            scenario: || Scenario {
+                canary: VersionProfile {
+                    cold_start_share: 0.03,
+                    ..VersionProfile::typical()
+                },
+                ..Scenario::healthy(RPS)
+            },
         },
         Kind {
             name: "errors x2",

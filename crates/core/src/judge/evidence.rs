@@ -6,9 +6,13 @@ use crate::config::{AnalysisMethod, MetricConfig, StatisticalThresholds};
 use crate::format::{fmt_p, fmt_value};
 use crate::stats::{self, TestKind, TestResult};
 
-/// Replaces a fixed-horizon classification with the metric's sequential evidence: the
-/// anytime-valid p-value against the same tiers (the tolerance is built into the test), the
-/// absolute threshold as before.
+/// Replaces a fixed-horizon classification with the metric's sequential evidence (the
+/// tolerance is built into the test), the absolute threshold as before:
+/// - the rollback tier by the anytime-valid p-value (1 / the largest e-value so far): by
+///   Ville's inequality a healthy canary ever reaches it with probability at most the tier;
+/// - the hold and warning tiers by the evidence now (1 / the current e-value): a hold lasts
+///   while the evidence does and clears when it fades, instead of keeping a running
+///   minimum that never clears and turning into a rollback when the soak window ends.
 pub(crate) fn classify_sequential(
     m: &MetricConfig,
     th: &StatisticalThresholds,
@@ -46,14 +50,24 @@ pub(crate) fn classify_sequential(
         .as_ref()
         .map(|h| describe_change(h, m.kind))
         .unwrap_or_default();
+    let now = if ev.e_value > 0.0 {
+        (1.0 / ev.e_value).min(1.0)
+    } else {
+        1.0
+    };
     let (verdict, severity, tier) = if p < th.rollback_p_value {
         (Verdict::Fail, Some(Severity::Rollback), "rollback tier")
-    } else if p < th.warning_p_value {
+    } else if now < th.warning_p_value {
         (Verdict::Fail, Some(Severity::Hold), "hold tier")
-    } else if p < th.pass_p_value {
+    } else if now < th.pass_p_value {
         (Verdict::Warning, None, "warning tier")
     } else {
         (Verdict::Pass, None, "")
+    };
+    let cleared = if verdict == Verdict::Pass && p < th.pass_p_value {
+        "; the evidence reached a lower p earlier and has faded since"
+    } else {
+        ""
     };
     let absolute = report.verdict == Verdict::Fail && report.reason.contains("absolute threshold");
     if absolute && verdict != Verdict::Fail {
@@ -63,7 +77,7 @@ pub(crate) fn classify_sequential(
     report.severity = severity;
     report.reason = if verdict == Verdict::Pass {
         format!(
-            "{change}: no regression beyond tolerance so far (anytime p = {}, e = {})",
+            "{change}: no regression beyond tolerance so far (anytime p = {}, e = {}{cleared})",
             fmt_p(p),
             fmt_value(ev.e_value)
         )

@@ -93,7 +93,6 @@ pub fn judge_with_state(
     }
     state.looks += 1;
     for (m, r) in config.metrics.iter().zip(report.metrics.iter_mut()) {
-        stopped_reporting(m, r, &latest, input.baseline_is_live);
         if r.verdict == Verdict::NoData {
             continue;
         }
@@ -104,6 +103,7 @@ pub fn judge_with_state(
             r.guarantee.push_str(
                 " (per-traffic-share metrics keep the fixed-horizon test in sequential mode)",
             );
+            stopped_reporting(m, r, &latest, input.baseline_is_live);
             continue;
         }
         let st = state.metrics.entry(m.name.clone()).or_default();
@@ -147,6 +147,8 @@ pub fn judge_with_state(
                 *r = f;
             }
         }
+        // After the evidence has been read: without new data, only a failure stands.
+        stopped_reporting(m, r, &latest, input.baseline_is_live);
     }
     report
 }
@@ -164,9 +166,12 @@ fn stopped_reporting(
     let missing = |side: &SideObservations| side.get(&m.name).is_none_or(|o| o.size() == 0);
     let canary = missing(latest.canary);
     let baseline = baseline_is_live && missing(latest.baseline);
-    if matches!(r.verdict, Verdict::Fail | Verdict::NoData | Verdict::Error)
-        || !(canary || baseline)
-    {
+    // The deciding verdict's failure stands: the sequential evidence's, or the fixed test's
+    // for the per-traffic-share metrics it decides. A fixed failure the sequential evidence
+    // was never read for is not the verdict.
+    let failed = r.verdict == Verdict::Fail
+        && (r.method == crate::config::AnalysisMethod::Sequential || m.per_traffic_share);
+    if failed || matches!(r.verdict, Verdict::NoData | Verdict::Error) || !(canary || baseline) {
         return;
     }
     let who = match (canary, baseline) {

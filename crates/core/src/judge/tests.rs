@@ -277,8 +277,8 @@ mod stopped_reporting {
     use crate::policy::Action;
     use crate::sim::{Fleet, MetricNames, Scenario};
 
-    /// A recorded timeline as `canary-gate simulate` writes it (the weights follow the
-    /// phases' durations), replayed by the backtest.
+    /// A recorded timeline replayed by the backtest, one interval a minute at the weight
+    /// the canary is at, until it ends or its timeout has passed.
     fn run(seed: u64, drop_errors_after_first: bool) -> (Option<Outcome>, Vec<Action>) {
         let c = CanaryConfig::from_json(include_str!("../../../../examples/demo-config.json"))
             .expect("config");
@@ -291,18 +291,15 @@ mod stopped_reporting {
         );
         let mut b = Backtest::new();
         let mut actions = Vec::new();
-        let (mut at, mut phase_end) = (0, 0);
-        for phase in &c.canary_phases {
-            phase_end += phase.duration_seconds;
-            while at < phase_end {
-                at += 60;
-                let mut interval = fleet.interval(at, 60, phase.traffic_percentage);
-                if drop_errors_after_first && at > 60 {
-                    interval.canary.remove(&errors);
-                }
-                if let Some(look) = b.step(&c, &interval) {
-                    actions.push(look.action);
-                }
+        let mut at = 0;
+        while b.outcome().is_none() && at <= c.timeout_seconds {
+            at += 60;
+            let mut interval = fleet.interval(at, 60, b.weight(&c));
+            if drop_errors_after_first && at > 60 {
+                interval.canary.remove(&errors);
+            }
+            if let Some(look) = b.step(&c, &interval) {
+                actions.push(look.action);
             }
         }
         (b.outcome(), actions)
@@ -311,10 +308,12 @@ mod stopped_reporting {
     #[test]
     fn a_canary_whose_errors_stop_reporting_never_advances() {
         for seed in 0..5 {
+            let full = run(seed, false);
             assert_eq!(
-                run(seed, false).0,
+                full.0,
                 Some(Outcome::RolledBack),
-                "seed {seed}: full data"
+                "seed {seed}: full data {:?}",
+                full.1
             );
             let (outcome, actions) = run(seed, true);
             assert_ne!(outcome, Some(Outcome::Promoted), "seed {seed}");
@@ -538,4 +537,38 @@ mod periods {
             assert_eq!(e.path, path, "{e}");
         }
     }
+}
+
+#[test]
+fn a_hold_follows_the_evidence_now_and_clears_when_it_fades() {
+    let c = config(latency_metric());
+    let th = &c.statistical_thresholds;
+    let m = &c.metrics[0];
+    let base = judge_one(
+        &c,
+        Observation::Samples(lognormal(200, 40.0)),
+        Observation::Samples(lognormal(200, 40.0)),
+    );
+    let ev = |p_value: f64, e_value: f64| sequential::SequentialEvidence {
+        p_value,
+        e_value,
+        stale_baseline: false,
+        description: "test".into(),
+    };
+    let mut held = base.clone();
+    evidence::classify_sequential(m, th, &mut held, &ev(1.0 / 150.0, 150.0));
+    assert_eq!(held.severity, Some(Severity::Hold), "{}", held.reason);
+    let mut faded = base.clone();
+    evidence::classify_sequential(m, th, &mut faded, &ev(1.0 / 150.0, 2.0));
+    assert_eq!(faded.verdict, Verdict::Pass, "{}", faded.reason);
+    assert!(faded.reason.contains("faded"), "{}", faded.reason);
+    // The rollback tier is reached once and stays: Ville's bound is on the running maximum.
+    let mut rolled = base;
+    evidence::classify_sequential(m, th, &mut rolled, &ev(1e-4, 1.5));
+    assert_eq!(
+        rolled.severity,
+        Some(Severity::Rollback),
+        "{}",
+        rolled.reason
+    );
 }

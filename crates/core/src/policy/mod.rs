@@ -15,7 +15,11 @@
 //!    **rollback** once the canary's overall timeout is spent — never advance on missing or
 //!    insufficient data.
 //! 4. The phase is still soaking: **continue**.
-//! 5. Otherwise: **advance** to the next phase, or **promote** after the last one.
+//! 5. A critical metric judged sequentially leans toward a regression beyond its tolerance
+//!    (warning tier: the evidence now is at p < `pass_p_value`): **extend** the phase for
+//!    more evidence rather than advance or promote, until the evidence clears or fails; a
+//!    **rollback** once the canary's timeout is spent.
+//! 6. Otherwise: **advance** to the next phase, or **promote** after the last one.
 //!
 //! Non-critical failures and warnings never block; they are reported.
 
@@ -212,6 +216,33 @@ pub fn decide(config: &CanaryConfig, report: JudgeReport, state: &PhaseState) ->
             "{note}; phase {phase_no} soaks for {} s more",
             phase.duration_seconds - state.elapsed_in_phase_seconds
         );
+        return d;
+    }
+    let leaning: Vec<_> = d
+        .report
+        .metrics
+        .iter()
+        .filter(|m| {
+            m.critical
+                && m.verdict == Verdict::Warning
+                && m.method == crate::config::AnalysisMethod::Sequential
+        })
+        .map(|m| m.name.as_str())
+        .collect();
+    if !leaning.is_empty() {
+        let why = format!(
+            "critical metric(s) {} lean toward a regression beyond tolerance (warning tier)",
+            leaning.join(", ")
+        );
+        if state.total_elapsed_seconds >= config.timeout_seconds {
+            let why = format!(
+                "{why}, still after the canary's {} s timeout; an unresolved canary is never promoted",
+                config.timeout_seconds
+            );
+            return rollback(config, d, why);
+        }
+        d.action = Action::Extend;
+        d.reason = format!("{why}: extending phase {phase_no} for more evidence");
         return d;
     }
     if phase_no == last {

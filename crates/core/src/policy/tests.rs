@@ -238,3 +238,40 @@ fn approval_before_full_traffic_when_asked() {
     c.traffic_advancing.auto_advance_on_pass = false;
     assert!(decide(&c, ok(), &state(1, 300)).requires_approval);
 }
+
+#[test]
+fn sequential_evidence_leaning_bad_extends_instead_of_advancing_and_times_out_to_rollback() {
+    let c = config();
+    let leaning = |method: AnalysisMethod, critical: bool| {
+        let mut m = metric("e", critical, Verdict::Warning, None, 5000);
+        m.method = method;
+        report(vec![m])
+    };
+    let end_of_phase = state(2, 300);
+    let d = decide(&c, leaning(AnalysisMethod::Sequential, true), &end_of_phase);
+    assert_eq!(d.action, Action::Extend, "{}", d.reason);
+    assert!(
+        d.reason.contains("lean toward a regression"),
+        "{}",
+        d.reason
+    );
+    // A fixed-horizon warning (significant but below the threshold) and a non-critical
+    // metric's do not block.
+    let d = decide(
+        &c,
+        leaning(AnalysisMethod::FixedHorizon, true),
+        &end_of_phase,
+    );
+    assert_ne!(d.action, Action::Extend, "{}", d.reason);
+    let d = decide(
+        &c,
+        leaning(AnalysisMethod::Sequential, false),
+        &end_of_phase,
+    );
+    assert_ne!(d.action, Action::Extend, "{}", d.reason);
+    // Still leaning at the canary's timeout: never promoted.
+    let mut late = end_of_phase;
+    late.total_elapsed_seconds = c.timeout_seconds;
+    let d = decide(&c, leaning(AnalysisMethod::Sequential, true), &late);
+    assert_eq!(d.action, Action::Rollback, "{}", d.reason);
+}
