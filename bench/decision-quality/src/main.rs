@@ -2,18 +2,27 @@
 //! (simulated fleet → controller → judge → policy → weights) with each analysis method, and
 //! reports per scenario the share rolled back, the share promoted and the time to detect.
 //!
-//! Usage: `decision-quality [RUNS] [--json] [--only=TEXT]` (default 200 runs per scenario and
-//! method; `--only` keeps the scenarios whose name contains TEXT).
+//! Usage: `decision-quality [RUNS] [--json] [--only=TEXT] [--config=NAME]` (default 200 runs
+//! per scenario, config and method;
+//! `--only` keeps the scenarios whose name contains TEXT; the configs are
+//! `examples/demo-config.json`, the same with a 5 % live holdback in its 100 % phase, and the
+//! seed config `examples/canary-monitor-hook.json`).
 
 use std::time::Instant;
 
-use canary_gate_core::config::{AnalysisMethod, CanaryConfig};
+use canary_gate_core::config::{AnalysisMethod, CanaryConfig, MetricKind};
 use canary_gate_core::controller::{Outcome, Replay};
 use canary_gate_core::observe::summarise_side;
 use canary_gate_core::policy::Action;
 use canary_gate_core::sim::{Fleet, MetricNames, Regression, Scenario, VersionProfile};
 
-const CONFIG: &str = include_str!("../../../examples/demo-config.json");
+const CONFIGS: [(&str, &str); 2] = [
+    ("demo", include_str!("../../../examples/demo-config.json")),
+    (
+        "seed",
+        include_str!("../../../examples/canary-monitor-hook.json"),
+    ),
+];
 const RPS: f64 = 50.0;
 
 struct Kind {
@@ -155,12 +164,19 @@ fn run_once(
     seed: u64,
     aggregate: bool,
 ) -> (Option<Outcome>, u64, bool) {
-    let names = MetricNames {
-        latency: "latency".into(),
-        errors: "errors".into(),
+    let Some(names) = MetricNames::for_config(config) else {
+        panic!("the config needs a histogram and a counter metric");
+    };
+    let gauges = |volume: bool| {
+        config
+            .metrics
+            .iter()
+            .filter(move |m| m.kind == MetricKind::Gauge && m.per_traffic_share == volume)
+            .map(|m| m.name.clone())
     };
     let starts = scenario.regression.as_ref().map_or(0, |r| r.starts_at);
-    let mut fleet = Fleet::new(scenario, names, seed);
+    let mut fleet =
+        Fleet::new(scenario, names, seed).with_gauges(gauges(true).next(), gauges(false).collect());
     let mut replay = Replay::new();
     let look = config.analysis.look_interval_seconds;
     let mut at = 0;
@@ -200,13 +216,27 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let runs: u64 = args.iter().find_map(|a| a.parse().ok()).unwrap_or(200);
     let json = args.iter().any(|a| a == "--json");
-    let base = match CanaryConfig::from_json(CONFIG) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("demo config invalid: {e}");
-            std::process::exit(1);
+    let mut configs = Vec::new();
+    for (name, text) in CONFIGS {
+        match CanaryConfig::from_json(text) {
+            Ok(c) => configs.push((name, c)),
+            Err(e) => {
+                eprintln!("{name} config invalid: {e}");
+                std::process::exit(1);
+            }
         }
-    };
+    }
+    // The demo config with a 5 % live holdback through its 100 % phase.
+    if let Some((_, demo)) = configs.iter().find(|(n, _)| *n == "demo") {
+        let mut held = demo.clone();
+        held.traffic_advancing.live_holdback_percent = 5.0;
+        configs.push(("demo, 5 % holdback", held));
+    }
+    let which = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--config="))
+        .map(str::to_string);
+    configs.retain(|(n, _)| which.as_deref().is_none_or(|w| w == *n));
     let methods = [
         (AnalysisMethod::FixedHorizon, false),
         (AnalysisMethod::Sequential, false),
@@ -222,15 +252,18 @@ fn main() {
     if !json {
         println!("{runs} runs per scenario and method, {RPS} req/s, one look per minute\n");
         println!(
-            "| scenario | method | rolled back | promoted | median detect (s) | p90 detect (s) | advanced short of data |"
+            "| scenario | config | method | rolled back | promoted | median detect (s) | p90 detect (s) | advanced short of data |"
         );
-        println!("| --- | --- | --- | --- | --- | --- | --- |");
+        println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     }
     for kind in kinds() {
         if only.as_deref().is_some_and(|o| !kind.name.contains(o)) {
             continue;
         }
-        for (method, aggregate) in methods {
+        for ((config_name, base), (method, aggregate)) in configs
+            .iter()
+            .flat_map(|c| methods.iter().map(move |m| (c, *m)))
+        {
             let mut config = base.clone();
             config.analysis.method = method;
             let mut t = Tally {
@@ -263,7 +296,7 @@ fn main() {
             };
             if json {
                 rows.push(serde_json::json!({
-                    "scenario": kind.name, "regression": kind.regression, "method": method_name,
+                    "scenario": kind.name, "config": config_name, "regression": kind.regression, "method": method_name,
                     "runs": runs, "rolled_back_pct": share(t.rolled_back), "promoted_pct": share(t.promoted),
                     "median_detect_s": percentile(&t.detect_seconds, 0.5),
                     "p90_detect_s": percentile(&t.detect_seconds, 0.9),
@@ -271,8 +304,9 @@ fn main() {
                 }));
             } else {
                 println!(
-                    "| {} | {} | {:.1} % | {:.1} % | {} | {} | {} |",
+                    "| {} | {} | {} | {:.1} % | {:.1} % | {} | {} | {} |",
                     kind.name,
+                    config_name,
                     method_name,
                     share(t.rolled_back),
                     share(t.promoted),

@@ -67,7 +67,7 @@ impl RunState {
         match self.outcome {
             Some(Outcome::Promoted) => 100.0,
             Some(Outcome::RolledBack) => 0.0,
-            None => config.canary_phases[self.phase - 1].traffic_percentage,
+            None => config.phase_weight(self.phase - 1),
         }
     }
 

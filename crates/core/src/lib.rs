@@ -18,6 +18,7 @@ pub mod observe;
 pub mod operator;
 pub mod policy;
 pub mod ports;
+pub mod record;
 pub mod report;
 pub mod sequential;
 pub mod sim;

@@ -22,7 +22,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
     // A single window holds the phase's baseline (live, or the earlier one at 100 %) and is
     // one look of the sequential tests.
     let input = look::judge_input(look::Windows {
-        canary_weight: phase.traffic_percentage,
+        canary_weight: config.phase_weight(window.phase - 1),
         baseline: &window.baseline,
         canary: &window.canary,
         earlier_baseline: None,

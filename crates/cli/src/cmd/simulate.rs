@@ -49,15 +49,15 @@ pub fn run(args: &SimulateArgs) -> Result<ExitCode> {
     for i in 1..=args.looks {
         let at = i * look;
         let mut phase_end = 0;
-        let weight = config
+        let index = config
             .canary_phases
             .iter()
-            .find(|p| {
+            .position(|p| {
                 phase_end += p.duration_seconds;
                 at <= phase_end
             })
-            .or(config.canary_phases.last())
-            .map_or(100.0, |p| p.traffic_percentage);
+            .unwrap_or(config.canary_phases.len() - 1);
+        let weight = config.phase_weight(index);
         let mut interval = fleet.interval(at, look, weight);
         if args.aggregate {
             let start = (at - look) as i64;

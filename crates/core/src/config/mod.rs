@@ -275,6 +275,13 @@ pub struct TrafficAdvancing {
     /// Ask an operator before shifting to 100 %. Default: `false`.
     #[serde(default)]
     pub requires_approval_before_full_traffic: bool,
+    /// Percent of the traffic that stays on the baseline through a 100 % phase (a live
+    /// holdback, at most 20): the final phase then compares against a baseline running beside
+    /// the canary, so level changes within it (load, a shared dependency, time of day) hit
+    /// both versions alike. Promotion still moves all traffic. Default: 0 (the final phase
+    /// compares against the baseline observed earlier).
+    #[serde(default)]
+    pub live_holdback_percent: f64,
 }
 
 impl Default for TrafficAdvancing {
@@ -283,6 +290,7 @@ impl Default for TrafficAdvancing {
             auto_advance_on_pass: true,
             hold_before_full_traffic: 0,
             requires_approval_before_full_traffic: false,
+            live_holdback_percent: 0.0,
         }
     }
 }
@@ -337,6 +345,20 @@ pub struct Notifications {
 }
 
 impl CanaryConfig {
+    /// The canary's alias weight during a phase (0-based index): the phase's
+    /// `traffic_percentage`, less the live holdback in a 100 % phase.
+    pub fn phase_weight(&self, index: usize) -> f64 {
+        let Some(p) = self.canary_phases.get(index) else {
+            return 100.0;
+        };
+        let holdback = self.traffic_advancing.live_holdback_percent;
+        if p.traffic_percentage >= 100.0 && holdback > 0.0 {
+            100.0 - holdback
+        } else {
+            p.traffic_percentage
+        }
+    }
+
     /// Parses and validates a configuration. Errors name the JSON path at fault.
     pub fn from_json(text: &str) -> Result<Self, ConfigError> {
         Self::from_json_with_notes(text).map(|(config, _)| config)

@@ -46,6 +46,13 @@ pub(super) fn validate(c: &CanaryConfig) -> Result<(), ConfigError> {
         MAX_DURATION,
         A_YEAR,
     )?;
+    let holdback = c.traffic_advancing.live_holdback_percent;
+    if !(holdback.is_finite() && (0.0..=20.0).contains(&holdback)) {
+        return Err(ConfigError::new(
+            "traffic_advancing.live_holdback_percent",
+            format!("must be a percentage between 0 and 20, got {holdback}"),
+        ));
+    }
     validate_phases(c)?;
     validate_thresholds(c)?;
     if c.metrics.is_empty() {

@@ -109,7 +109,7 @@ pub fn decide(config: &CanaryConfig, report: JudgeReport, state: &PhaseState) ->
     let last = config.canary_phases.len();
     let phase_no = state.phase.clamp(1, last);
     let phase = &config.canary_phases[phase_no - 1];
-    let weight = phase.traffic_percentage;
+    let weight = config.phase_weight(phase_no - 1);
     let samples = report.canary_requests();
     let look = config.analysis.look_interval_seconds;
     let mut d = Decision {
@@ -252,9 +252,11 @@ pub fn decide(config: &CanaryConfig, report: JudgeReport, state: &PhaseState) ->
         d.reason = format!("{note}; the last phase is complete: promoting");
         return d;
     }
+    // Approvals and the hold before full traffic follow the phase's nominal share; the alias
+    // weight keeps the live holdback.
     let next = config.canary_phases[phase_no].traffic_percentage;
     d.action = Action::Advance;
-    d.next_weight = next;
+    d.next_weight = config.phase_weight(phase_no);
     d.wait_seconds = 0;
     let ta = &config.traffic_advancing;
     d.requires_approval =
@@ -272,7 +274,14 @@ pub fn decide(config: &CanaryConfig, report: JudgeReport, state: &PhaseState) ->
         d.requires_approval = false;
         return rollback(config, d, why);
     }
-    d.reason = format!("{note}; advancing from {weight}% to {next}%");
+    d.reason = if d.next_weight < next {
+        format!(
+            "{note}; advancing from {weight}% to {}% ({next}% less a live holdback of {}% that stays on the baseline, so the final comparison stays live)",
+            d.next_weight, config.traffic_advancing.live_holdback_percent
+        )
+    } else {
+        format!("{note}; advancing from {weight}% to {next}%")
+    };
     d
 }
 

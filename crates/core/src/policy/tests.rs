@@ -275,3 +275,25 @@ fn sequential_evidence_leaning_bad_extends_instead_of_advancing_and_times_out_to
     let d = decide(&c, leaning(AnalysisMethod::Sequential, true), &late);
     assert_eq!(d.action, Action::Rollback, "{}", d.reason);
 }
+
+#[test]
+fn a_live_holdback_keeps_part_of_the_traffic_on_the_baseline_until_promotion() {
+    let mut c = CanaryConfig::from_json(include_str!("../../../../examples/demo-config.json"))
+        .expect("demo config");
+    c.traffic_advancing.live_holdback_percent = 5.0;
+    let pass = || report(vec![metric("e", true, Verdict::Pass, None, 5000)]);
+    let d = decide(&c, pass(), &state(2, 300));
+    assert_eq!(d.action, Action::Advance);
+    assert_eq!(d.next_weight, 95.0, "{}", d.reason);
+    assert!(d.reason.contains("live holdback of 5%"), "{}", d.reason);
+    let d = decide(&c, pass(), &state(3, 300));
+    assert_eq!(
+        (d.action, d.canary_weight, d.next_weight),
+        (Action::Promote, 95.0, 100.0)
+    );
+    // The final phase has a live baseline beside it.
+    assert!(crate::look::baseline_is_live(c.phase_weight(2)));
+    c.traffic_advancing.live_holdback_percent = 25.0;
+    let e = c.validate().expect_err("too large");
+    assert_eq!(e.path, "traffic_advancing.live_holdback_percent");
+}

@@ -160,6 +160,12 @@ pub struct Fleet {
     last_weight: f64,
     /// Per version (baseline, canary) the instances' latency factors.
     factors: [Vec<f64>; 2],
+    /// A gauge that measures volume: one reading per interval, the version's requests per
+    /// second.
+    volume: Option<String>,
+    /// Gauges with one reading per interval that do not depend on the version (CPU usage):
+    /// 40 × exp(0.1 · N(0, 1)) for both.
+    readings: Vec<String>,
 }
 
 impl Fleet {
@@ -179,7 +185,17 @@ impl Fleet {
             rng,
             last_weight: 0.0,
             factors,
+            volume: None,
+            readings: Vec::new(),
         }
+    }
+
+    /// Also reports a volume gauge (requests per second per version) and gauges of readings
+    /// alike for both versions.
+    pub fn with_gauges(mut self, volume: Option<String>, readings: Vec<String>) -> Self {
+        self.volume = volume;
+        self.readings = readings;
+        self
     }
 
     /// Simulates `seconds` of traffic ending at `at` with `canary_weight` percent of the
@@ -235,6 +251,24 @@ impl Fleet {
             at_seconds: at,
             ..Interval::default()
         };
+        for (obs, n) in [
+            (&mut interval.baseline, requests - to_canary),
+            (&mut interval.canary, to_canary),
+        ] {
+            if n == 0 {
+                continue;
+            }
+            if let Some(v) = &self.volume {
+                obs.insert(
+                    v.clone(),
+                    Observation::Samples(vec![n as f64 / seconds as f64]),
+                );
+            }
+            for g in &self.readings {
+                let reading = 40.0 * (0.1 * normal(&mut self.rng)).exp();
+                obs.insert(g.clone(), Observation::Samples(vec![reading]));
+            }
+        }
         for (obs, (lat, errs)) in [(&mut interval.baseline, b), (&mut interval.canary, c)] {
             obs.insert(self.names.latency.clone(), Observation::Samples(lat));
             obs.insert(self.names.errors.clone(), Observation::Counts(errs));
