@@ -314,6 +314,18 @@ pub fn check_side(
                         "must be a finite number",
                     ));
                 }
+                // A histogram holds sizes and durations; a gauge reading may be negative.
+                if metric.kind == MetricKind::Histogram
+                    && let Some(i) = s.iter().position(|x| *x < 0.0)
+                {
+                    return Err(ConfigError::new(
+                        format!("{at}[{i}]"),
+                        format!(
+                            "{} is negative: a histogram's values are durations or sizes",
+                            s[i]
+                        ),
+                    ));
+                }
             }
             (MetricKind::Histogram, Observation::Periods(p)) => check_periods(&at, p)?,
             (MetricKind::Counter | MetricKind::Gauge, Observation::Periods(_)) => {
@@ -499,6 +511,20 @@ mod strict_inputs {
         let w = r#"{"phase": 1, "canary": {"errors": {"events": 1, "total": 9}, "errors": {"events": 0, "total": 9}}}"#;
         let e = Window::from_json(w, &c).expect_err("duplicate");
         assert!(e.path.contains("canary"), "{e:?}");
+    }
+
+    #[test]
+    fn negative_latencies_are_refused_with_their_place() {
+        let c = config();
+        let line = r#"{"at_seconds": 60, "canary": {"latency": [12.5, -3, 40]}}"#;
+        let e = Interval::from_json(line, &c).expect_err("negative latency");
+        assert_eq!(e.path, "canary.latency[1]", "{e:?}");
+        assert!(e.message.contains("negative"), "{e:?}");
+        let w = r#"{"phase": 1, "baseline": {"latency": [-0.1]}}"#;
+        assert_eq!(
+            Window::from_json(w, &c).expect_err("negative").path,
+            "baseline.latency[0]"
+        );
     }
 
     #[test]

@@ -61,3 +61,130 @@ where
     }
     Ok(resp)
 }
+
+/// What a stack lets its canaries touch: its target function and alias, and the topics it
+/// may publish to (the stack's topic and the mapped channel topics). A start event whose
+/// config names anything else is refused before any side effect, with the field named:
+/// the execution input is not trusted to widen the stack's reach.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// The stack's target function (`CANARY_GATE_TARGET_FUNCTION`); `None`: not checked.
+    pub function: Option<String>,
+    /// The stack's target alias (`CANARY_GATE_TARGET_ALIAS`); `None`: not checked.
+    pub alias: Option<String>,
+    /// Topic ARNs a channel may name directly.
+    pub topics: Vec<String>,
+}
+
+impl Scope {
+    /// Checks a `start` event's config; other events carry the state the start produced.
+    pub fn check(&self, event: &Value) -> Result<(), Diagnostic> {
+        if event.get("op").and_then(Value::as_str) != Some("start") {
+            return Ok(());
+        }
+        let config = &event["config"];
+        let refuse = |field: String, message: String| {
+            Err(canary_gate_lambda::diagnostic(
+                "InvalidConfig",
+                format!("{field}: {message}"),
+            ))
+        };
+        for (key, want, what) in [
+            ("function_name", &self.function, "target function"),
+            ("alias", &self.alias, "target alias"),
+        ] {
+            let Some(want) = want else { continue };
+            let got = config["target"][key].as_str().unwrap_or_default();
+            if got != want {
+                return refuse(
+                    format!("config.target.{key}"),
+                    format!(
+                        "`{got}` is not this stack's {what} `{want}`; a stack runs canaries of its own target only"
+                    ),
+                );
+            }
+        }
+        if let Some(channels) = config["notifications"].as_object() {
+            for (event_name, list) in channels {
+                for (i, channel) in list.as_array().into_iter().flatten().enumerate() {
+                    let Some(c) = channel.as_str() else { continue };
+                    if c.starts_with("arn:") && !self.topics.iter().any(|t| t == c) {
+                        return refuse(
+                            format!("config.notifications.{event_name}[{i}]"),
+                            format!(
+                                "topic `{c}` is neither this stack's topic nor a mapped channel topic"
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod scope_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn scope() -> Scope {
+        Scope {
+            function: Some("orders-api".into()),
+            alias: Some("live".into()),
+            topics: vec!["arn:aws:sns:us-east-1:1:canary-gate-stack".into()],
+        }
+    }
+
+    fn start(target: Value, notifications: Value) -> Value {
+        json!({"op": "start", "config": {"target": target, "notifications": notifications}})
+    }
+
+    #[test]
+    fn a_config_for_another_function_alias_or_topic_is_refused_by_field() {
+        let ok_target = json!({"function_name": "orders-api", "alias": "live"});
+        assert!(
+            scope()
+                .check(&start(
+                    ok_target.clone(),
+                    json!({"on_rollback": ["ops", "arn:aws:sns:us-east-1:1:canary-gate-stack"]})
+                ))
+                .is_ok()
+        );
+        for (event, field) in [
+            (
+                start(
+                    json!({"function_name": "payments", "alias": "live"}),
+                    json!({}),
+                ),
+                "config.target.function_name",
+            ),
+            (
+                start(
+                    json!({"function_name": "orders-api", "alias": "beta"}),
+                    json!({}),
+                ),
+                "config.target.alias",
+            ),
+            (
+                start(
+                    ok_target,
+                    json!({"on_rollback": ["ops", "arn:aws:sns:us-east-1:1:canary-gate-other"]}),
+                ),
+                "config.notifications.on_rollback[1]",
+            ),
+        ] {
+            let d = scope().check(&event).expect_err(field);
+            assert_eq!(d.error_type, "InvalidConfig");
+            assert!(d.error_message.starts_with(field), "{}", d.error_message);
+        }
+    }
+
+    #[test]
+    fn other_events_and_an_unset_scope_are_not_checked() {
+        let other = json!({"op": "look", "config": {"target": {"function_name": "x"}}});
+        assert!(scope().check(&other).is_ok());
+        let any = start(json!({"function_name": "x", "alias": "y"}), json!({}));
+        assert!(Scope::default().check(&any).is_ok());
+    }
+}

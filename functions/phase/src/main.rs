@@ -1,8 +1,10 @@
 //! The `phase` Lambda function's entry point: builds the clients once and hands every event
 //! to [`phase::handler`].
 //!
-//! Environment: `CANARY_GATE_TOPIC_ARN` (notifications) and optionally
-//! `CANARY_GATE_CHANNEL_TOPICS`.
+//! Environment: `CANARY_GATE_TOPIC_ARN` (notifications), optionally
+//! `CANARY_GATE_CHANNEL_TOPICS`, and the stack's target `CANARY_GATE_TARGET_FUNCTION` /
+//! `CANARY_GATE_TARGET_ALIAS`: a start whose config names another function, alias or topic is
+//! refused ([`phase::Scope`]).
 
 use canary_gate_core::step::ops::Ports;
 use canary_gate_lambda::{Clients, env, now};
@@ -17,6 +19,18 @@ async fn main() -> Result<(), Error> {
         "CANARY_GATE_TOPIC_ARN",
         "the phase function needs the notification topic",
     )?;
+    let mut topics = vec![topic.clone()];
+    topics.extend(
+        canary_gate_lambda::aws::parse_channel_topics(
+            &env::var(canary_gate_lambda::aws::CHANNEL_TOPICS_ENV).unwrap_or_default(),
+        )?
+        .into_values(),
+    );
+    let scope = phase::Scope {
+        function: env::var("CANARY_GATE_TARGET_FUNCTION"),
+        alias: env::var("CANARY_GATE_TARGET_ALIAS"),
+        topics,
+    };
     let metrics = clients.metrics();
     let router = clients.router();
     let notifier = clients.notifier(topic)?;
@@ -28,7 +42,11 @@ async fn main() -> Result<(), Error> {
             notifier: &notifier,
             hook: &hook,
         };
-        async move { phase::handler(ports, &event.payload, now()).await }
+        let scope = &scope;
+        async move {
+            scope.check(&event.payload)?;
+            phase::handler(ports, &event.payload, now()).await
+        }
     }))
     .await
 }
