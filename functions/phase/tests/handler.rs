@@ -143,3 +143,52 @@ async fn a_malformed_carried_state_is_invalid_state_naming_the_field() {
     assert_eq!(s.alias(), alias_before, "a refused state changes nothing");
     assert!(s.published().is_empty(), "and notifies nobody");
 }
+
+/// A `Write` into a shared buffer, for capturing the handler's logs.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("buffer").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_approval_token_is_in_no_log_line_at_debug_and_no_notification() {
+    let token = "AQCEAAAAKgSECRETTOKEN0123456789";
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(lambda_runtime::tracing::Level::DEBUG)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing_subscriber::util::SubscriberInitExt::set_default(subscriber);
+    let s = sim();
+    let ports = Ports {
+        metrics: &s,
+        router: &s,
+        notifier: &s,
+        hook: &NoHook,
+    };
+    let mut e = event("request-approval");
+    e["taskToken"] = token.into();
+    let out = handler(ports, &e, 600).await.expect("approval requested");
+    lambda_runtime::tracing::debug!("request-approval handled: {}", out.summary);
+    let text = String::from_utf8(logs.0.lock().expect("buffer").clone()).expect("utf-8");
+    assert!(
+        text.contains("request-approval handled"),
+        "the capture works: {text}"
+    );
+    assert!(!text.contains(token), "token in the logs: {text}");
+    let published = s.published();
+    assert!(!published.is_empty(), "the approval request was announced");
+    for n in &published {
+        let all = serde_json::to_string(n).expect("json");
+        assert!(!all.contains(token), "token in a notification: {all}");
+    }
+}
