@@ -174,7 +174,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         exec = step.execution;
         if step.awaiting_approval {
             writeln!(out, "(demo operator approves: {})", step.action.as_str())?;
-            exec = ready(step::apply_override(exec, step.action, now, &sim))?;
+            exec = ready(step::apply_approved(exec, step.action, now, &sim))?;
         }
         wait = step.wait_seconds;
     }

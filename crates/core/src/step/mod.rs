@@ -350,9 +350,41 @@ async fn publish_all<N: Notifier>(
     failures
 }
 
+/// Applies an answer to an approval request (after `.waitForTaskToken`): like
+/// [`apply_override`], but an advance or promotion first checks that the alias is as
+/// canary-gate left it (the revision and split it last wrote). An approval given after
+/// someone else changed the alias during the wait is an `AliasConflict`, and nothing is
+/// written. A retry of an approval whose write succeeded finds the alias already as the
+/// approval wants it and carries on from it without writing again. A rollback always goes
+/// ahead.
+pub async fn apply_approved<R: TrafficRouter>(
+    exec: Execution,
+    action: Action,
+    now_epoch: i64,
+    router: &R,
+) -> Result<Execution, StepError> {
+    let target = target_of(&exec.config)?.clone();
+    let alias = router.read(&target).await.map_err(StepError::Routing)?;
+    let at = (now_epoch - exec.started_epoch).max(0) as u64;
+    let mut after = exec.clone();
+    let (effective, _, _) = after.run.apply_action(action, at, 0);
+    if matches!(effective, Action::Advance | Action::Promote) {
+        if alias.revision_id != exec.alias_revision
+            && routes_as(&alias, &target, after.run.weight(&after.config))
+        {
+            // Our own write, retried: carry on from it.
+            after.alias_revision = alias.revision_id;
+            return Ok(after);
+        }
+        check_alias(&exec, &target, &alias)?;
+    }
+    apply_override(exec, action, now_epoch, router).await
+}
+
 /// Applies an operator's decision at `now_epoch`: an approved advance, rollback or promotion,
-/// an abort (`rollback`) or a forced `promote`. Used after `.waitForTaskToken` and by the
-/// operator commands; other actions change nothing.
+/// an abort (`rollback`) or a forced `promote`. Used by the operator commands (a person
+/// taking control) and, through [`apply_approved`], after `.waitForTaskToken`; other actions
+/// change nothing.
 pub async fn apply_override<R: TrafficRouter>(
     mut exec: Execution,
     action: Action,

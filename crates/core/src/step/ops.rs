@@ -8,7 +8,7 @@
 use serde_json::Value;
 
 pub use super::events::{PhaseEvent, PhaseResponse};
-use super::{Execution, HookRef, StepError, apply_override, look, start};
+use super::{Execution, HookRef, StepError, apply_approved, apply_override, look, start};
 use crate::config::CanaryConfig;
 use crate::notify::{self, Event, Level};
 use crate::policy::Action;
@@ -164,7 +164,7 @@ where
         PhaseEvent::Apply {
             execution, action, ..
         } => {
-            let exec = apply_override(execution, action, now_epoch, p.router).await?;
+            let exec = apply_approved(execution, action, now_epoch, p.router).await?;
             let wait = exec.config.analysis.look_interval_seconds;
             let summary = format!(
                 "operator approved: {} (canary at {}%)",

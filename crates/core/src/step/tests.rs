@@ -382,6 +382,38 @@ mod ops_contract {
 mod deliveries;
 
 #[test]
+fn an_approval_after_a_foreign_alias_change_writes_nothing_and_a_retried_one_writes_once() {
+    let s = sim(Scenario::healthy(50.0));
+    let exec = ready(start(config(), 0, None, &s)).expect("starts");
+    let t = exec.config.target.clone().expect("target");
+    // During the approval wait someone else moves the split to 50 %.
+    let rev = s.alias().revision_id;
+    ready(s.set_canary_weight(&t, 50.0, &rev)).expect("foreign write");
+    let before = s.alias();
+    for action in [Action::Advance, Action::Promote] {
+        let err = ready(apply_approved(exec.clone(), action, 300, &s)).expect_err("conflict");
+        assert_eq!(err.error_type(), "AliasConflict", "{action:?}");
+        assert_eq!(s.alias(), before, "{action:?} overwrote a foreign change");
+    }
+    // An abort still rolls back.
+    ready(apply_approved(exec, Action::Rollback, 300, &s)).expect("rollback goes ahead");
+    assert_eq!(s.alias().version, "41");
+    assert_eq!(s.alias().additional, None);
+
+    // An approved advance whose answer was lost is retried with the old state.
+    let s = sim(Scenario::healthy(50.0));
+    let exec = ready(start(config(), 0, None, &s)).expect("starts");
+    let first = ready(apply_approved(exec.clone(), Action::Advance, 300, &s)).expect("advance");
+    let written = s.alias();
+    assert_eq!(written.additional, Some(("42".to_string(), 25.0)));
+    let again =
+        ready(apply_approved(exec, Action::Advance, 305, &s)).expect("the retry carries on");
+    assert_eq!(s.alias(), written, "the retry writes nothing");
+    assert_eq!(again.alias_revision, written.revision_id);
+    assert_eq!(again.run.phase, first.run.phase);
+}
+
+#[test]
 fn a_look_retried_after_its_alias_write_carries_on_from_it() {
     // The phase Lambda times out (or crashes) after `UpdateAlias` succeeded: the state
     // machine retries the look with the state it sent before. The retry must recognise its
