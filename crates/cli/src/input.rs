@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use canary_gate_core::config::CanaryConfig;
 use canary_gate_core::stats::Counts;
 
@@ -16,6 +16,57 @@ pub fn read_text(path: &Path) -> Result<String> {
 pub fn load_config(path: &Path) -> Result<CanaryConfig> {
     let text = read_text(path)?;
     CanaryConfig::from_json(&text).with_context(|| format!("invalid config {}", path.display()))
+}
+
+/// The options that override the config's target, shared by the commands that act on one
+/// function (`start`, `record`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct TargetArgs {
+    /// The function (overrides the config's `target.function_name`).
+    #[arg(long)]
+    pub function: Option<String>,
+    /// The alias callers invoke (overrides `target.alias`).
+    #[arg(long)]
+    pub alias: Option<String>,
+    /// The baseline version (overrides `target.baseline_version`).
+    #[arg(long)]
+    pub baseline_version: Option<String>,
+    /// The canary version (overrides `target.canary_version`).
+    #[arg(long)]
+    pub canary_version: Option<String>,
+}
+
+/// Loads and validates a config file after setting the target fields given on the command
+/// line, so that the validation sees, and its errors name, the target as the command will
+/// use it.
+pub fn load_config_with_target(path: &Path, given: &TargetArgs) -> Result<CanaryConfig> {
+    let text = read_text(path)?;
+    let mut value: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("invalid config {}: not JSON", path.display()))?;
+    let overrides = [
+        ("function_name", &given.function),
+        ("alias", &given.alias),
+        ("baseline_version", &given.baseline_version),
+        ("canary_version", &given.canary_version),
+    ];
+    if overrides.iter().any(|(_, v)| v.is_some()) {
+        let target = value
+            .as_object_mut()
+            .ok_or_else(|| anyhow!("invalid config {}: not a JSON object", path.display()))?
+            .entry("target")
+            .or_insert_with(|| serde_json::json!({}));
+        for (field, given) in overrides {
+            if let (Some(v), Some(t)) = (given, target.as_object_mut()) {
+                t.insert(field.to_string(), v.clone().into());
+            }
+        }
+    }
+    CanaryConfig::from_json(&value.to_string()).with_context(|| {
+        format!(
+            "invalid config {} (with the command line's target options applied)",
+            path.display()
+        )
+    })
 }
 
 /// Reads one number per line; blank lines and lines starting with `#` are skipped.

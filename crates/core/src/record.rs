@@ -78,16 +78,15 @@ pub async fn record<M: MetricsSource>(
     let mut out = Vec::new();
     for index in 0..window.intervals {
         let range = window.range(index);
-        let fetched =
-            source
-                .fetch(config, target, range)
-                .await
-                .map_err(|source| RecordError {
-                    number: index + 1,
-                    of: window.intervals,
-                    range,
-                    source,
-                })?;
+        let fetched = source
+            .fetch(config, target, range)
+            .await
+            .map_err(|source| RecordError {
+                number: index + 1,
+                of: window.intervals,
+                range,
+                source,
+            })?;
         let mut notes = fetched.notes;
         // A source that leaves out minutes it may still be ingesting would make this
         // interval look quieter than it was; say so rather than pass it off as whole.
@@ -237,7 +236,11 @@ mod tests {
         assert_eq!((e.number, e.of, e.range.start), (2, 3, 1_800_000_120));
         assert!(e.source.is_transient());
         assert!(e.to_string().starts_with("interval 2 of 3"), "{e}");
-        assert_eq!(source.asked.lock().expect("lock").len(), 2, "nothing after it");
+        assert_eq!(
+            source.asked.lock().expect("lock").len(),
+            2,
+            "nothing after it"
+        );
     }
 
     #[test]

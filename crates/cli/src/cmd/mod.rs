@@ -5,6 +5,7 @@ mod backtest;
 mod config;
 mod demo;
 mod operate;
+mod record;
 mod report;
 mod simulate;
 mod test;
@@ -38,6 +39,9 @@ enum Command {
     Report(report::ReportArgs),
     /// Write a synthetic metric timeline (JSON Lines) for backtests.
     Simulate(simulate::SimulateArgs),
+    /// Fetch a past window of a function's per-version CloudWatch data into a timeline for
+    /// backtests (the queries a deployed canary makes).
+    Record(record::RecordArgs),
     /// Start a canary on the deployed stack (a Step Functions execution).
     Start(operate::StartArgs),
     /// Where a deployed canary stands: phase, traffic, last decision, time left.
@@ -95,6 +99,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo(args) => demo::run(&args),
         Command::Report(args) => report::run(&args),
         Command::Simulate(args) => simulate::run(&args),
+        Command::Record(args) => record::run(&args),
         Command::Start(args) => operate::start(&args),
         Command::Status(args) => operate::status(&args),
         Command::History(args) => operate::history(&args),

@@ -15,9 +15,7 @@ use canary_gate_core::operator;
 use canary_gate_core::policy::Action;
 use canary_gate_core::ports::Executions;
 
-use canary_gate_core::config::CanaryConfig;
-
-use crate::input::read_text;
+use crate::input::{TargetArgs, load_config_with_target};
 
 /// Where the deployed stack is: the state machine (for `start`, execution names and listing)
 /// and the notification topic (for override notifications).
@@ -47,18 +45,8 @@ pub struct StartArgs {
     /// The canary config (JSON); `--function`, `--alias` and the versions override its target.
     #[arg(long)]
     config: PathBuf,
-    /// The function whose alias shifts.
-    #[arg(long)]
-    function: Option<String>,
-    /// The alias callers invoke.
-    #[arg(long)]
-    alias: Option<String>,
-    /// The version the alias points at now.
-    #[arg(long)]
-    baseline_version: Option<String>,
-    /// The new version.
-    #[arg(long)]
-    canary_version: Option<String>,
+    #[command(flatten)]
+    target: TargetArgs,
     #[command(flatten)]
     stack: StackArgs,
 }
@@ -110,20 +98,20 @@ pub fn promote(args: &PromoteArgs) -> Result<ExitCode> {
     override_canary(&args.args, Action::Promote, args.force)
 }
 
-fn now() -> i64 {
+pub(super) fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")
 }
 
-async fn sdk() -> aws_config::SdkConfig {
+pub(super) async fn sdk() -> aws_config::SdkConfig {
     canary_gate_aws::sdk_config().await
 }
 
@@ -183,38 +171,7 @@ async fn actor(sdk: &aws_config::SdkConfig, given: &Option<String>) -> String {
 
 /// `start`: starts a canary execution.
 pub fn start(args: &StartArgs) -> Result<ExitCode> {
-    let text = read_text(&args.config)?;
-    let mut value: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("invalid config {}: not JSON", args.config.display()))?;
-    let overrides = [
-        ("function_name", &args.function),
-        ("alias", &args.alias),
-        ("baseline_version", &args.baseline_version),
-        ("canary_version", &args.canary_version),
-    ];
-    if overrides.iter().any(|(_, v)| v.is_some()) {
-        let target = value
-            .as_object_mut()
-            .ok_or_else(|| {
-                anyhow!(
-                    "invalid config {}: not a JSON object",
-                    args.config.display()
-                )
-            })?
-            .entry("target")
-            .or_insert_with(|| serde_json::json!({}));
-        for (field, given) in overrides {
-            if let (Some(v), Some(t)) = (given, target.as_object_mut()) {
-                t.insert(field.to_string(), v.clone().into());
-            }
-        }
-    }
-    let config = CanaryConfig::from_json(&value.to_string()).with_context(|| {
-        format!(
-            "invalid config {} (with the command line's target options applied)",
-            args.config.display()
-        )
-    })?;
+    let config = load_config_with_target(&args.config, &args.target)?;
     if args.stack.state_machine.is_none() {
         bail!("--state-machine is required (or set CANARY_GATE_STATE_MACHINE_ARN)");
     }
