@@ -378,7 +378,7 @@ pub async fn apply_approved<R: TrafficRouter>(
         }
         check_alias(&exec, &target, &alias)?;
     }
-    apply_override(exec, action, now_epoch, router).await
+    write_override(exec, action, now_epoch, router, &target, &alias).await
 }
 
 /// Applies an operator's decision at `now_epoch`: an approved advance, rollback or promotion,
@@ -386,21 +386,33 @@ pub async fn apply_approved<R: TrafficRouter>(
 /// taking control) and, through [`apply_approved`], after `.waitForTaskToken`; other actions
 /// change nothing.
 pub async fn apply_override<R: TrafficRouter>(
-    mut exec: Execution,
+    exec: Execution,
     action: Action,
     now_epoch: i64,
     router: &R,
 ) -> Result<Execution, StepError> {
     let target = target_of(&exec.config)?.clone();
     let alias = router.read(&target).await.map_err(StepError::Routing)?;
+    write_override(exec, action, now_epoch, router, &target, &alias).await
+}
+
+/// Applies `action` to the alias as it was just read (`alias`), with its revision.
+async fn write_override<R: TrafficRouter>(
+    mut exec: Execution,
+    action: Action,
+    now_epoch: i64,
+    router: &R,
+    target: &Target,
+    alias: &AliasState,
+) -> Result<Execution, StepError> {
     let at = (now_epoch - exec.started_epoch).max(0) as u64;
     let (effective, _, _) = exec.run.apply_action(action, at, 0);
     let after = match effective {
-        Action::Rollback => router.rollback(&target, &alias.revision_id).await,
-        Action::Promote => router.promote(&target, &alias.revision_id).await,
+        Action::Rollback => router.rollback(target, &alias.revision_id).await,
+        Action::Promote => router.promote(target, &alias.revision_id).await,
         Action::Advance => {
             let weight = exec.run.weight(&exec.config);
-            return match apply_weight(router, &target, weight, &alias.revision_id).await {
+            return match apply_weight(router, target, weight, &alias.revision_id).await {
                 Ok(after) => {
                     exec.alias_revision = after.revision_id;
                     Ok(exec)
