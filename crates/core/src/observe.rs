@@ -69,6 +69,11 @@ pub fn key_of_percentile(percent: f64) -> String {
 }
 
 impl Periods {
+    /// Values summarised over all periods.
+    pub fn total(&self) -> u64 {
+        self.periods.iter().fold(0, |a, x| a.saturating_add(x.n))
+    }
+
     /// A period's nearest-rank percentiles of `values` (any order).
     pub fn summarise(start: i64, values: &[f64], percents: &[f64]) -> Option<Period> {
         if values.is_empty() {
@@ -143,7 +148,7 @@ impl Observation {
         match self {
             Observation::Samples(s) => s.len() as u64,
             Observation::Counts(c) => c.total,
-            Observation::Periods(p) => p.periods.iter().fold(0, |a, x| a.saturating_add(x.n)),
+            Observation::Periods(p) => p.total(),
         }
     }
 

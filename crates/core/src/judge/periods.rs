@@ -107,7 +107,7 @@ pub(crate) fn values(p: &Periods, q: f64) -> Vec<f64> {
 fn side(p: &Periods, qs: &[f64]) -> SideStats {
     SideStats::Periods {
         periods: p.periods.len(),
-        n: p.periods.iter().fold(0, |a, x| a.saturating_add(x.n)),
+        n: p.total(),
         percentiles: qs
             .iter()
             .filter_map(|&q| median(values(p, q)).map(|v| (q, v)))
@@ -217,6 +217,14 @@ pub(crate) fn judge_fixed(
 
 /// The percentiles a metric compares (its configured ones, else the median).
 pub(crate) fn compared(m: &MetricConfig) -> Vec<f64> {
-    let qs = m.percentiles();
-    if qs.is_empty() { vec![50.0] } else { qs }
+    or_median(&m.percentiles())
+}
+
+/// `percentiles`, or the median when there are none.
+pub(crate) fn or_median(percentiles: &[f64]) -> Vec<f64> {
+    if percentiles.is_empty() {
+        vec![50.0]
+    } else {
+        percentiles.to_vec()
+    }
 }

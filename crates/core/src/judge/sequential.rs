@@ -225,11 +225,7 @@ pub fn update_metric(
                 let medians: Vec<f64> = st.baseline_intervals.iter().map(|i| i.0).collect();
                 1.0 + drift(&medians)
             };
-            let qs: Vec<f64> = if percentiles.is_empty() {
-                vec![50.0]
-            } else {
-                percentiles.to_vec()
-            };
+            let qs = super::periods::or_median(percentiles);
             if st.quantiles.is_empty() {
                 for &p in &qs {
                     let q = p / 100.0;
@@ -276,11 +272,7 @@ pub fn update_metric(
             );
         }
         (_, Some(Observation::Periods(c)), Some(Observation::Periods(b_all))) => {
-            let qs: Vec<f64> = if percentiles.is_empty() {
-                vec![50.0]
-            } else {
-                percentiles.to_vec()
-            };
+            let qs = super::periods::or_median(percentiles);
             if st.periods.is_empty() {
                 for &q in &qs {
                     if matches!(direction, Direction::HigherIsWorse | Direction::Either) {
