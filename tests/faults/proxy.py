@@ -28,6 +28,12 @@ or `*`) and fires at chosen call numbers of that operation (`calls`: [1, 2], 1-b
 per rule) or at a `rate` (0..1, with `seed`). GetMetricData rewrites choose queries by
 `metric` (MetricName) and optionally `dimension` ("Name=Value") in the request.
 
+Alias revisions (`--alias-revisions`): the proxy keeps each alias's `RevisionId` as AWS does,
+for emulators that keep one revision forever (moto 5): every successful UpdateAlias gets a new
+one, and an UpdateAlias naming any other is refused with HTTP 412
+`PreconditionFailedException`, atomically (one UpdateAlias per alias at a time). GetAlias and
+UpdateAlias answers carry the proxy's revision.
+
 Configure with `--rules JSON` (or `FAULT_RULES`) at start, or at run time:
   POST /__faults/rules   body: a JSON list of rules (replaces them and resets the counts)
   GET  /__faults/calls   per operation: how many requests arrived, JSON
@@ -49,6 +55,10 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 LOCK = threading.Lock()
+# --alias-revisions: the current RevisionId per alias path, and one lock held across each
+# alias write so that the check and the write are one step.
+REVISIONS = {"on": False, "current": {}, "counter": 0}
+REVISION_LOCK = threading.Lock()
 STATE = {"rules": [], "calls": {}, "fired": {}, "rng": {}}
 UPSTREAM = ("127.0.0.1", 5000)
 
@@ -214,6 +224,32 @@ class Handler(BaseHTTPRequestHandler):
         conn.close()
         return resp.status, out, data
 
+    def with_revision(self, key, status, headers, data):
+        """An alias answer carrying the proxy's revision for `key` (moto's own the first time)."""
+        if not 200 <= status < 300:
+            return status, headers, data
+        doc = json.loads(data or b"{}")
+        current = REVISIONS["current"].setdefault(key, doc.get("RevisionId") or "rev-0")
+        doc["RevisionId"] = current
+        return status, headers, json.dumps(doc).encode()
+
+    def alias_call(self, op, body):
+        key = self.path.split("?")[0]
+        with REVISION_LOCK:
+            if op == "GetAlias":
+                return self.send(*self.with_revision(key, *self.forward(body)))
+            asked = json.loads(body or b"{}").get("RevisionId")
+            current = REVISIONS["current"].get(key)
+            if asked is not None and current is not None and asked != current:
+                msg = "The Revision Id provided does not match the latest Revision Id. Call the GetAlias API to retrieve the latest Revision Id"
+                return self.send(412, {"Content-Type": "application/json", "x-amzn-ErrorType": "PreconditionFailedException"},
+                                 json.dumps({"Type": "User", "message": msg}).encode())
+            status, headers, data = self.forward(body)
+            if 200 <= status < 300:
+                REVISIONS["counter"] += 1
+                REVISIONS["current"][key] = f"proxy-rev-{REVISIONS['counter']}"
+            return self.send(*self.with_revision(key, status, headers, data))
+
     def handle_any(self):
         length = int(self.headers.get("Content-Length", 0) or 0)
         body = self.rfile.read(length) if length else b""
@@ -239,6 +275,8 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(float(rule.get("seconds", 300)))
             self.close_connection = True
             return None
+        if REVISIONS["on"] and op in ("GetAlias", "UpdateAlias") and not fault:
+            return self.alias_call(op, body)
         status, headers, data = self.forward(body)
         if fault == "stall":
             self.send_response(status)
@@ -274,7 +312,9 @@ def main():
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--upstream", required=True, help="http://127.0.0.1:PORT of the emulator")
     p.add_argument("--rules", default=os.environ.get("FAULT_RULES", "[]"), help="JSON list of rules")
+    p.add_argument("--alias-revisions", action="store_true", help="keep alias revisions as AWS does (see above)")
     args = p.parse_args()
+    REVISIONS["on"] = args.alias_revisions
     up = urllib.parse.urlparse(args.upstream)
     UPSTREAM = (up.hostname, up.port or 80)
     set_rules(json.loads(args.rules))

@@ -451,6 +451,8 @@ class UnreachableFunction(unittest.TestCase):
         alias = self.lam.get_alias(FunctionName="orders-api", Name="live")
         self.assertEqual(alias["FunctionVersion"], "1")
         self.assertFalse((alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights"), alias)
+        # The same write releases the alias for the next canary (its description held it).
+        self.assertEqual(alias.get("Description"), f"canary-gate released by {desc['executionArn']}")
         msgs = self.messages()
         self.assertEqual(len(msgs), 1, msgs)
         attrs = {k: v["Value"] for k, v in msgs[0]["MessageAttributes"].items()}

@@ -134,7 +134,7 @@ impl SnsNotifier {
             .publish()
             .topic_arn(topic)
             .subject(sns_subject(&n.subject))
-            .message(&n.body);
+            .message(canary_gate_core::format::printable(&n.body));
         let attributes = n
             .attributes
             .iter()

@@ -14,7 +14,9 @@
 //! for someone else's. So `UpdateAlias` runs without the SDK's retries and the adapter
 //! retries it itself, re-reading the alias first: the revision unchanged means the write did
 //! not land (send it again); the alias already routing exactly as asked means it did (done);
-//! anything else is a [`PortError::Conflict`].
+//! anything else is a [`PortError::Conflict`]. "Exactly as asked" includes the claim: the
+//! alias's description, written in the same request, names the canary whose write it was,
+//! so another canary's identical write is not taken for ours.
 
 use std::collections::HashMap;
 
@@ -22,7 +24,7 @@ use aws_sdk_lambda::Client;
 use aws_sdk_lambda::config::retry::RetryConfig;
 use aws_sdk_lambda::types::AliasRoutingConfiguration;
 use canary_gate_core::config::Target;
-use canary_gate_core::ports::{AliasState, PortError, TrafficRouter};
+use canary_gate_core::ports::{AliasClaim, AliasState, Claim, PortError, TrafficRouter};
 
 use crate::error::classify;
 use crate::limits::{INITIAL_BACKOFF, MAX_ATTEMPTS};
@@ -45,7 +47,12 @@ impl LambdaAliasRouter {
         version: &str,
         weights: HashMap<String, f64>,
         revision_id: &str,
+        claim: &Claim,
     ) -> Result<AliasState, PortError> {
+        let description = match claim {
+            Claim::Set(c) => Some(c.description()),
+            Claim::Unchanged => None,
+        };
         let conflict = |found: String| PortError::Conflict {
             expected: revision_id.to_string(),
             found,
@@ -69,6 +76,7 @@ impl LambdaAliasRouter {
                         .build(),
                 )
                 .revision_id(revision_id)
+                .set_description(description.clone())
                 .customize()
                 .config_override(
                     aws_sdk_lambda::config::Builder::default()
@@ -82,6 +90,7 @@ impl LambdaAliasRouter {
                         out.function_version().unwrap_or(version),
                         out.routing_config(),
                         out.revision_id(),
+                        out.description(),
                     ));
                 }
                 Err(e) => classify(e),
@@ -95,7 +104,11 @@ impl LambdaAliasRouter {
             // Did the failed attempt land? Only the alias can say.
             let now = self.read(target).await?;
             if now.revision_id != revision_id {
-                return if routes_as(&now, version, &weights) {
+                let ours = match claim {
+                    Claim::Set(c) => now.claim.as_ref() == Some(c),
+                    Claim::Unchanged => true,
+                };
+                return if ours && routes_as(&now, version, &weights) {
                     Ok(now)
                 } else {
                     Err(conflict(now.revision_id))
@@ -123,8 +136,10 @@ fn alias_state(
     version: &str,
     routing: Option<&AliasRoutingConfiguration>,
     revision: Option<&str>,
+    description: Option<&str>,
 ) -> AliasState {
     AliasState {
+        claim: description.and_then(AliasClaim::parse),
         version: version.to_string(),
         additional: routing
             .and_then(|r| r.additional_version_weights())
@@ -148,6 +163,7 @@ impl TrafficRouter for LambdaAliasRouter {
             out.function_version().unwrap_or_default(),
             out.routing_config(),
             out.revision_id(),
+            out.description(),
         ))
     }
 
@@ -156,23 +172,47 @@ impl TrafficRouter for LambdaAliasRouter {
         target: &Target,
         canary_weight: f64,
         revision_id: &str,
+        claim: &Claim,
     ) -> Result<AliasState, PortError> {
         let weights = HashMap::from([(target.canary_version.clone(), canary_weight / 100.0)]);
-        self.write(target, &target.baseline_version, weights, revision_id)
-            .await
+        self.write(
+            target,
+            &target.baseline_version,
+            weights,
+            revision_id,
+            claim,
+        )
+        .await
     }
 
-    async fn promote(&self, target: &Target, revision_id: &str) -> Result<AliasState, PortError> {
-        self.write(target, &target.canary_version, HashMap::new(), revision_id)
-            .await
+    async fn promote(
+        &self,
+        target: &Target,
+        revision_id: &str,
+        claim: &Claim,
+    ) -> Result<AliasState, PortError> {
+        self.write(
+            target,
+            &target.canary_version,
+            HashMap::new(),
+            revision_id,
+            claim,
+        )
+        .await
     }
 
-    async fn rollback(&self, target: &Target, revision_id: &str) -> Result<AliasState, PortError> {
+    async fn rollback(
+        &self,
+        target: &Target,
+        revision_id: &str,
+        claim: &Claim,
+    ) -> Result<AliasState, PortError> {
         self.write(
             target,
             &target.baseline_version,
             HashMap::new(),
             revision_id,
+            claim,
         )
         .await
     }

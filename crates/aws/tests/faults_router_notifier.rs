@@ -10,7 +10,7 @@ use std::time::Duration;
 use canary_gate_aws::{LambdaAliasRouter, SnsNotifier};
 use canary_gate_core::config::{CanaryConfig, Target};
 use canary_gate_core::notify::{Event, Notification};
-use canary_gate_core::ports::{Notifier, PortError, TrafficRouter};
+use canary_gate_core::ports::{Claim, Notifier, PortError, TrafficRouter};
 use serde_json::json;
 use support::Moto;
 use support::faults::FaultProxy;
@@ -86,9 +86,14 @@ async fn alias_writes_under_faults_that_clear_land_once() {
         weight += 5.0;
         let before = direct.read(&t).await.expect("read");
         proxy.set(json!([rule]));
-        let got = within_60s(router.set_canary_weight(&t, weight, &before.revision_id))
-            .await
-            .unwrap_or_else(|e| panic!("{rule}: {e}"));
+        let got = within_60s(router.set_canary_weight(
+            &t,
+            weight,
+            &before.revision_id,
+            &Claim::Unchanged,
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("{rule}: {e}"));
         let now = direct.read(&t).await.expect("read");
         assert_eq!(now.weight_of("2"), weight, "{rule}");
         assert_eq!(
@@ -114,9 +119,10 @@ async fn alias_writes_under_faults_that_persist_fail_transient_and_change_nothin
     ] {
         let before = direct.read(&t).await.expect("read");
         proxy.set(json!([rule]));
-        let err = within_60s(router.set_canary_weight(&t, 25.0, &before.revision_id))
-            .await
-            .expect_err("persistent fault");
+        let err =
+            within_60s(router.set_canary_weight(&t, 25.0, &before.revision_id, &Claim::Unchanged))
+                .await
+                .expect_err("persistent fault");
         assert!(err.is_transient(), "{rule}: {err}");
         assert_eq!(
             matches!(err, PortError::Throttled(_)),
@@ -277,4 +283,83 @@ async fn notifications_under_faults_are_retried_then_reported_transient() {
         );
         assert_eq!(delivered(&sqs, &queue_url).await, 0, "{rule}");
     }
+}
+
+/// Two starts of one canary at once (a CodeDeploy hook's execution and one started from the
+/// CLI both got past the running-executions check): exactly one holds the alias, the other
+/// is refused without writing; the winner's start, retried as after a crash, carries on.
+#[tokio::test]
+async fn two_starts_at_once_one_wins_and_a_retried_start_carries_on() {
+    use canary_gate_core::step;
+    let moto = Moto::start();
+    let direct = aws_sdk_lambda::Client::new(&moto.sdk().await);
+    moto.function_with_two_versions(&direct).await;
+    // moto keeps one revision forever; the proxy keeps them as AWS does.
+    let proxy = FaultProxy::with_alias_revisions(&moto.endpoint);
+    let router = LambdaAliasRouter::new(aws_sdk_lambda::Client::new(&proxy.sdk().await));
+    let c = CanaryConfig::from_json(include_str!("../../../examples/demo-config.json"))
+        .expect("demo config");
+    let mut c = c;
+    let t = c.target.as_mut().expect("target");
+    (t.baseline_version, t.canary_version) = ("1".into(), "2".into());
+    let t = t.clone();
+    let (hook_run, cli_run) = (
+        "arn:aws:states:us-east-1:123456789012:execution:canary-gate:codedeploy-d-1",
+        "arn:aws:states:us-east-1:123456789012:execution:canary-gate:orders-api-live-1",
+    );
+    let t0 = now();
+    let (a, b) = tokio::join!(
+        step::start_for(Some(hook_run.into()), c.clone(), t0, None, &router),
+        step::start_for(Some(cli_run.into()), c.clone(), t0, None, &router),
+    );
+    let (winner, loser) = match (&a, &b) {
+        (Ok(_), Err(e)) => (hook_run, e),
+        (Err(e), Ok(_)) => (cli_run, e),
+        // Which one wins is up to the interleaving; only one may.
+        _ => panic!("exactly one start must win: {a:?} / {b:?}"),
+    };
+    assert!(
+        matches!(loser.error_type(), "CanaryInProgress" | "AliasConflict"),
+        "{loser}"
+    );
+    let alias = router.read(&t).await.expect("read");
+    assert_eq!(alias.weight_of("2"), 5.0);
+    let claim = alias.claim.clone().expect("the winner's hold");
+    assert!(claim.is_by(winner), "{claim:?}");
+    let raw = direct
+        .get_alias()
+        .function_name("orders-api")
+        .name("live")
+        .send()
+        .await
+        .expect("get");
+    assert!(
+        raw.description()
+            .unwrap_or_default()
+            .starts_with("canary-gate holds until "),
+        "{:?}",
+        raw.description()
+    );
+    // The winner's function crashed after UpdateAlias; Step Functions retries its start.
+    let again = step::start_for(Some(winner.into()), c.clone(), t0 + 10, None, &router)
+        .await
+        .expect("the retry carries on");
+    assert_eq!(again.alias_revision, alias.revision_id);
+    assert_eq!(
+        router.read(&t).await.expect("read"),
+        alias,
+        "nothing written"
+    );
+    // A third start, later, is refused too.
+    let err = step::start_for(Some("arn:x:3".into()), c, t0 + 20, None, &router)
+        .await
+        .expect_err("held");
+    assert_eq!(err.error_type(), "CanaryInProgress", "{err}");
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
 }

@@ -18,7 +18,9 @@ use canary_gate_aws::{
 };
 use canary_gate_core::config::CanaryConfig;
 use canary_gate_core::hooks::{self, HookKind, HookPorts, HookSettings};
-use canary_gate_core::ports::{Deployments, Executions, PortError, RunStatus, TrafficRouter};
+use canary_gate_core::ports::{
+    Claim, Deployments, Executions, PortError, RunStatus, TrafficRouter,
+};
 use canary_gate_core::soak::{self, SoakPorts, SoakStatus};
 use serde_json::{Value, json};
 use support::Moto;
@@ -277,7 +279,7 @@ async fn before_and_after_allow_traffic_over_the_real_clients() {
     let t = c.target.expect("target");
     let alias = router.read(&t).await.expect("alias");
     router
-        .promote(&t, &alias.revision_id)
+        .promote(&t, &alias.revision_id, &Claim::Unchanged)
         .await
         .expect("promote");
 
@@ -425,7 +427,7 @@ async fn a_regression_after_promotion_is_rolled_back_and_announced() {
     let t = config.target.clone().expect("target");
     let alias = router.read(&t).await.expect("alias");
     router
-        .promote(&t, &alias.revision_id)
+        .promote(&t, &alias.revision_id, &Claim::Unchanged)
         .await
         .expect("promoted");
 

@@ -12,7 +12,7 @@ use canary_gate_aws::{CloudWatchMetrics, LambdaAliasRouter, SnsNotifier};
 use canary_gate_core::config::{CanaryConfig, Routing};
 use canary_gate_core::notify::{Event, Notification};
 use canary_gate_core::observe::Observation;
-use canary_gate_core::ports::{MetricsSource, Notifier, TimeRange, TrafficRouter};
+use canary_gate_core::ports::{Claim, MetricsSource, Notifier, TimeRange, TrafficRouter};
 use canary_gate_core::stats::Counts;
 use support::Moto;
 
@@ -252,11 +252,11 @@ async fn alias_router_sets_weights_idempotently_promotes_and_rolls_back() {
     let a = router.read(&t).await.expect("read");
     assert_eq!((a.version.as_str(), a.additional.clone()), ("1", None));
     let b = router
-        .set_canary_weight(&t, 25.0, &a.revision_id)
+        .set_canary_weight(&t, 25.0, &a.revision_id, &Claim::Unchanged)
         .await
         .expect("set 25%");
     let again = router
-        .set_canary_weight(&t, 25.0, &b.revision_id)
+        .set_canary_weight(&t, 25.0, &b.revision_id, &Claim::Unchanged)
         .await
         .expect("set 25% again");
     let read = router.read(&t).await.expect("read");
@@ -279,7 +279,7 @@ async fn alias_router_sets_weights_idempotently_promotes_and_rolls_back() {
         .expect("weights");
     assert_eq!(weights.get("2"), Some(&0.25));
     let p = router
-        .promote(&t, &again.revision_id)
+        .promote(&t, &again.revision_id, &Claim::Unchanged)
         .await
         .expect("promote");
     let read = router.read(&t).await.expect("read");
@@ -287,7 +287,10 @@ async fn alias_router_sets_weights_idempotently_promotes_and_rolls_back() {
         (read.version.as_str(), read.additional.clone()),
         ("2", None)
     );
-    router.rollback(&t, &p.revision_id).await.expect("rollback");
+    router
+        .rollback(&t, &p.revision_id, &Claim::Unchanged)
+        .await
+        .expect("rollback");
     let read = router.read(&t).await.expect("read");
     assert_eq!((read.version.as_str(), read.weight_of("1")), ("1", 100.0));
 }

@@ -9,7 +9,7 @@ use aws_smithy_types::body::SdkBody;
 use canary_gate_aws::{CloudWatchMetrics, InvocationDurations, LambdaAliasRouter};
 use canary_gate_core::config::CanaryConfig;
 use canary_gate_core::observe::Observation;
-use canary_gate_core::ports::{MetricsSource, PortError, TimeRange, TrafficRouter};
+use canary_gate_core::ports::{Claim, MetricsSource, PortError, TimeRange, TrafficRouter};
 
 fn event(status: u16, headers: &[(&str, &str)], body: &str) -> ReplayEvent {
     let req = http::Request::builder()
@@ -163,7 +163,7 @@ async fn stale_revision_rejected_by_lambda_is_a_conflict() {
         .expect("config");
     let t = c.target.clone().expect("target");
     let err = router
-        .set_canary_weight(&t, 5.0, "rev-1")
+        .set_canary_weight(&t, 5.0, "rev-1", &Claim::Unchanged)
         .await
         .expect_err("rejected");
     assert!(matches!(err, PortError::Conflict { .. }), "{err:?}");

@@ -10,7 +10,7 @@ use aws_smithy_types::body::SdkBody;
 use canary_gate_aws::{CloudWatchMetrics, LambdaAliasRouter};
 use canary_gate_core::config::CanaryConfig;
 use canary_gate_core::observe::Observation;
-use canary_gate_core::ports::{Fetched, MetricsSource, PortError, TimeRange, TrafficRouter};
+use canary_gate_core::ports::{Claim, Fetched, MetricsSource, PortError, TimeRange, TrafficRouter};
 use canary_gate_core::stats::Counts;
 
 fn event(status: u16, content_type: &str, body: &str) -> ReplayEvent {
@@ -250,7 +250,7 @@ async fn a_write_that_landed_before_its_answer_was_lost_is_recognised_as_ours() 
         event(200, JSON, &alias("rev-2", Some(0.05))),
     ]);
     let got = router
-        .set_canary_weight(&t, 5.0, "rev-1")
+        .set_canary_weight(&t, 5.0, "rev-1", &Claim::Unchanged)
         .await
         .expect("its own write");
     assert_eq!(got.revision_id, "rev-2");
@@ -277,8 +277,65 @@ async fn after_a_lost_answer_a_different_routing_is_a_conflict() {
         event(200, JSON, &alias("rev-9", Some(0.5))),
     ]);
     let err = router
-        .set_canary_weight(&t, 5.0, "rev-1")
+        .set_canary_weight(&t, 5.0, "rev-1", &Claim::Unchanged)
         .await
         .expect_err("someone else's routing");
     assert!(matches!(err, PortError::Conflict { .. }), "{err:?}");
+}
+
+/// The alias as GetAlias answers it, with a description.
+fn described(revision: &str, weight: f64, description: &str) -> String {
+    let id = format!(r#""RevisionId":"{revision}""#);
+    alias(revision, Some(weight)).replace(&id, &format!(r#"{id},"Description":"{description}""#))
+}
+
+#[tokio::test]
+async fn after_a_lost_answer_the_same_routing_under_another_canarys_hold_is_a_conflict() {
+    use canary_gate_core::ports::AliasClaim;
+    let mut t = target();
+    t.baseline_version = "1".into();
+    t.canary_version = "2".into();
+    let ours = AliasClaim::hold(
+        "arn:aws:states:us-east-1:1:execution:canary-gate:a",
+        2_000_000_000,
+    );
+    let theirs = AliasClaim::hold(
+        "arn:aws:states:us-east-1:1:execution:canary-gate:b",
+        2_000_000_000,
+    );
+    for (found, mine) in [(&ours, true), (&theirs, false)] {
+        let (router, http) = router(vec![
+            event(200, JSON, &alias("rev-1", None)),
+            event(
+                503,
+                JSON,
+                r#"{"Type":"Service","message":"Service unavailable"}"#,
+            ),
+            event(200, JSON, &described("rev-2", 0.05, &found.description())),
+        ]);
+        let got = router
+            .set_canary_weight(&t, 5.0, "rev-1", &Claim::Set(ours.clone()))
+            .await;
+        assert_eq!(
+            http.actual_requests().count(),
+            3,
+            "UpdateAlias was not resent"
+        );
+        let sent = http.actual_requests().nth(1).expect("the UpdateAlias");
+        let body = std::str::from_utf8(sent.body().bytes().expect("body")).expect("utf8");
+        assert!(
+            body.contains(&ours.description()),
+            "the hold is written: {body}"
+        );
+        match got {
+            Ok(a) => {
+                assert!(mine, "another canary's write taken for ours");
+                assert_eq!(a.claim.as_ref(), Some(&ours));
+            }
+            Err(e) => {
+                assert!(!mine, "our own write refused: {e}");
+                assert!(matches!(e, PortError::Conflict { .. }), "{e:?}");
+            }
+        }
+    }
 }

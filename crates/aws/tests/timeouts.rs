@@ -14,7 +14,7 @@ use canary_gate_aws::{
 use canary_gate_core::config::CanaryConfig;
 use canary_gate_core::notify::{Event, Notification};
 use canary_gate_core::ports::{
-    Executions, MetricsSource, Notifier, PortError, TimeRange, TrafficRouter,
+    Claim, Executions, MetricsSource, Notifier, PortError, TimeRange, TrafficRouter,
 };
 
 /// A port on 127.0.0.1 that accepts every connection and never writes a byte; the accepted
@@ -81,7 +81,10 @@ async fn calls_to_an_endpoint_that_never_answers_end_transient_within_the_bound(
     let results = tokio::join!(
         bounded("GetMetricData", metrics.fetch(&c, &t, range)),
         bounded("GetAlias", router.read(&t)),
-        bounded("UpdateAlias", router.set_canary_weight(&t, 5.0, "rev-1")),
+        bounded(
+            "UpdateAlias",
+            router.set_canary_weight(&t, 5.0, "rev-1", &Claim::Unchanged)
+        ),
         bounded("Publish", notifier.publish(&note)),
         bounded(
             "DescribeExecution",

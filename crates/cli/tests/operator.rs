@@ -474,6 +474,22 @@ async fn abort_rolls_back_now_and_notifies() {
         &["status", "--state-machine", &sm],
         "phase      1 of 3",
     );
+    // Free text with a control character is refused by flag, before anything is touched.
+    for (flag, value) in [("--reason", "pager\u{1b}[2J"), ("--actor", "bob\rroot")] {
+        let mut args = vec!["abort", "--state-machine", &sm, "--topic-arn", &topic];
+        args.extend([flag, value]);
+        let err = fails(&moto, &args);
+        assert!(
+            err.contains(flag) && err.contains("control character"),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        alias(&sdk).await,
+        ("1".to_string(), Some(0.05)),
+        "nothing changed"
+    );
+    assert!(messages(&sdk, &queue).await.is_empty(), "nothing sent");
     let out = ok(
         &moto,
         &[

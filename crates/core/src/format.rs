@@ -1,4 +1,24 @@
-//! How numbers read in reports and messages: p-values and measured values.
+//! How numbers read in reports and messages: p-values and measured values; and text made
+//! safe to print.
+
+use std::fmt::Write as _;
+
+/// Text as reports, `status`, `history` and notifications print it: line breaks kept, every
+/// other control character (escape sequences, carriage returns, NULs, …, which could rewrite
+/// a terminal or forge a line) shown as `\u{..}`. Names in a config are refused when they
+/// hold one; this is for the text that comes from elsewhere (AWS messages, an execution's
+/// history, an operator's reason).
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\n' {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
 
 /// Formats a p-value for prose: fixed notation down to 1e-4, scientific below.
 pub fn fmt_p(p: f64) -> String {
@@ -34,5 +54,21 @@ pub fn fmt_value(v: f64) -> String {
         s.trim_end_matches('0').trim_end_matches('.').to_string()
     } else {
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn control_characters_are_shown_escaped_and_line_breaks_kept() {
+        assert_eq!(
+            printable("a\u{1b}[2Jb\rc\u{0}d\u{7f}e\u{9b}f\tg\nh"),
+            "a\\u{1b}[2Jb\\u{d}c\\u{0}d\\u{7f}e\\u{9b}f\\u{9}g\nh"
+        );
+        let plain = "p95 +12 % — rollback\n";
+        assert_eq!(printable(plain), plain);
+        assert_eq!(printable(&printable("x\u{1b}")), printable("x\u{1b}"));
     }
 }

@@ -13,8 +13,11 @@
 //! Observations of several intervals are combined by [`merge`] (and [`merge_sorted`] where
 //! the sequential tests want the samples in order), the only place that does so.
 
-use crate::judge::{JudgeInput, Latest};
-use crate::observe::{Observation, SideObservations};
+use crate::config::CanaryConfig;
+use crate::judge::sequential::SequentialState;
+use crate::judge::{self, JudgeInput, Latest};
+use crate::observe::{Observation, SideObservations, Window};
+use crate::policy::{self, Decision, PhaseState};
 use crate::ports::TimeRange;
 
 /// How long after a weight increase the canary counts as warming up (its new instances
@@ -191,6 +194,43 @@ fn merge_ascending(have: &mut Vec<f64>, new: &[f64]) {
             j += 1;
         }
     }
+}
+
+/// Judges one window as `canary-gate analyze` does: the window holds the phase's baseline
+/// (live, or the earlier one at 100 %) and is one look of the sequential tests; a window
+/// may be assembled by hand, with no alias behind it, so its split is not checked.
+pub fn decide_window(config: &CanaryConfig, window: &Window) -> Decision {
+    let phase = &config.canary_phases[window.phase - 1];
+    let input = judge_input(Windows {
+        canary_weight: config.phase_weight(window.phase - 1),
+        baseline: &window.baseline,
+        canary: &window.canary,
+        earlier_baseline: None,
+        latest: Some(Latest {
+            baseline: &window.baseline,
+            canary: &window.canary,
+            baseline_all: &window.baseline,
+            warming_up: false,
+        }),
+        shift_estimate: true,
+        phase_complete: window
+            .elapsed_seconds
+            .is_none_or(|e| e >= phase.duration_seconds),
+        routed: false,
+    });
+    let report = judge::judge_with_state(config, &input, &mut SequentialState::default());
+    let elapsed = window.elapsed_seconds.unwrap_or(phase.duration_seconds);
+    let state = PhaseState {
+        phase: window.phase,
+        elapsed_in_phase_seconds: elapsed,
+        total_elapsed_seconds: config.canary_phases[..window.phase - 1]
+            .iter()
+            .map(|p| p.duration_seconds)
+            .sum::<u64>()
+            + elapsed,
+        hold_seconds: 0,
+    };
+    policy::decide(config, report, &state)
 }
 
 #[cfg(test)]

@@ -196,6 +196,8 @@ impl Names {
     }
 }
 
+use crate::format::printable;
+
 /// The one builder of a message: subject, body, the attributes every message carries
 /// (`event`, `severity`, `function`, `alias`) plus `extra`, and the event's channels.
 fn message(
@@ -214,12 +216,13 @@ fn message(
         ("alias".to_string(), names.alias),
     ]);
     for (k, v) in extra {
-        attributes.insert(k.to_string(), v.to_string());
+        attributes.insert(k.to_string(), printable(v));
     }
+    // Bodies carry text from outside (AWS messages, an operator's reason): escaped once here.
     Notification {
         event,
-        subject,
-        body,
+        subject: printable(&subject),
+        body: printable(&body),
         attributes,
         channels: config.notifications.channels(event).to_vec(),
     }

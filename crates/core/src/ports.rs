@@ -95,6 +95,107 @@ pub struct AliasState {
     pub additional: Option<(String, f64)>,
     /// The alias's revision; every write must name it.
     pub revision_id: String,
+    /// The canary that holds (or last released) the alias, as its description records it.
+    /// Written in the same `UpdateAlias` as the routing, under the same revision check, so a
+    /// claim and the split it covers land together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim: Option<AliasClaim>,
+}
+
+/// What the alias's description says of canaries: which execution holds it, until when the
+/// hold counts if that execution never ends it (it crashed, or was stopped outside
+/// canary-gate), or which one released it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AliasClaim {
+    /// The Step Functions execution (its id) that holds or released the alias, or the
+    /// operator who took it over.
+    pub holder: String,
+    /// `Some`: held until then (seconds since the Unix epoch); `None`: released.
+    pub until_epoch: Option<i64>,
+}
+
+/// What a write does to the alias's description.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// Writes this claim, in the same `UpdateAlias` as the routing.
+    Set(AliasClaim),
+    /// Leaves the description as it is (a canary run without an execution id).
+    Unchanged,
+}
+
+/// The prefix of every alias description canary-gate writes.
+const CLAIM_PREFIX: &str = "canary-gate";
+/// Lambda's limit for an alias description.
+const DESCRIPTION_LIMIT: usize = 256;
+
+impl AliasClaim {
+    /// A hold by `holder` until `until_epoch`.
+    pub fn hold(holder: &str, until_epoch: i64) -> Self {
+        Self {
+            holder: holder.to_string(),
+            until_epoch: Some(until_epoch),
+        }
+    }
+
+    /// A release by `holder`.
+    pub fn release(holder: &str) -> Self {
+        Self {
+            holder: holder.to_string(),
+            until_epoch: None,
+        }
+    }
+
+    fn head(until_epoch: Option<i64>) -> String {
+        match until_epoch {
+            Some(t) => format!("{CLAIM_PREFIX} holds until {t} for "),
+            None => format!("{CLAIM_PREFIX} released by "),
+        }
+    }
+
+    /// The alias description that records this claim. A holder too long for Lambda's 256
+    /// characters is cut from the front (an execution id ends with its unique name).
+    pub fn description(&self) -> String {
+        let head = Self::head(self.until_epoch);
+        let holder = tail(&self.holder, DESCRIPTION_LIMIT - head.len());
+        format!("{head}{holder}")
+    }
+
+    /// The claim an alias description records; any other description (a user's own, an
+    /// empty one) records none.
+    pub fn parse(description: &str) -> Option<AliasClaim> {
+        let rest = description.strip_prefix(CLAIM_PREFIX)?;
+        let (until_epoch, holder) = if let Some(held) = rest.strip_prefix(" holds until ") {
+            let (until, holder) = held.split_once(" for ")?;
+            (Some(until.parse().ok()?), holder)
+        } else {
+            (None, rest.strip_prefix(" released by ")?)
+        };
+        (!holder.is_empty()).then(|| AliasClaim {
+            holder: holder.to_string(),
+            until_epoch,
+        })
+    }
+
+    /// Whether this claim is `holder`'s (an execution id), allowing for the cut a long id
+    /// takes to fit the description.
+    pub fn is_by(&self, holder: &str) -> bool {
+        let head = Self::head(self.until_epoch);
+        self.holder == tail(holder, DESCRIPTION_LIMIT - head.len())
+    }
+
+    /// Whether the claim is a hold still in force at `now_epoch`.
+    pub fn holds_at(&self, now_epoch: i64) -> bool {
+        self.until_epoch.is_some_and(|t| t > now_epoch)
+    }
+}
+
+/// The last `max` bytes of `s`, on a character boundary.
+fn tail(s: &str, max: usize) -> &str {
+    let mut start = s.len().saturating_sub(max);
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    &s[start..]
 }
 
 impl AliasState {
@@ -111,7 +212,8 @@ impl AliasState {
 
 /// Reads and sets the alias's routing. Every write carries the revision read before it and
 /// fails with [`PortError::Conflict`] instead of overwriting someone else's change. Writes
-/// set absolute weights, so repeating one is harmless.
+/// set absolute weights, so repeating one is harmless. Each write also sets the alias's
+/// [`Claim`] (its description) in the same request.
 pub trait TrafficRouter {
     /// Reads the alias.
     fn read(&self, target: &Target) -> impl Future<Output = Result<AliasState, PortError>> + Send;
@@ -123,6 +225,7 @@ pub trait TrafficRouter {
         target: &Target,
         canary_weight: f64,
         revision_id: &str,
+        claim: &Claim,
     ) -> impl Future<Output = Result<AliasState, PortError>> + Send;
 
     /// Points the alias at the canary version with no split (promotion).
@@ -130,6 +233,7 @@ pub trait TrafficRouter {
         &self,
         target: &Target,
         revision_id: &str,
+        claim: &Claim,
     ) -> impl Future<Output = Result<AliasState, PortError>> + Send;
 
     /// Points the alias at the baseline version with no split (rollback).
@@ -137,6 +241,7 @@ pub trait TrafficRouter {
         &self,
         target: &Target,
         revision_id: &str,
+        claim: &Claim,
     ) -> impl Future<Output = Result<AliasState, PortError>> + Send;
 }
 

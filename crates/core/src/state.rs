@@ -15,6 +15,7 @@ use crate::config::{AnalysisMethod, CanaryConfig};
 use crate::controller::RunState;
 use crate::judge::Verdict;
 use crate::policy::{Action, Decision};
+use crate::ports::{AliasClaim, AliasState, Claim};
 use crate::stats::TestKind;
 
 /// The latest start a carried state may name, in seconds since the Unix epoch: far beyond any
@@ -73,6 +74,12 @@ pub struct Execution {
     /// state (`status` and `history` show them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub delivery_failures: Vec<DeliveryFailure>,
+    /// The Step Functions execution running the canary: its hold on the alias is written in
+    /// the alias's description with every routing change, so a step retried after its write
+    /// landed knows the write for its own and another canary's start knows it is held.
+    /// `None` (a canary run without an execution id): no hold is written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 /// What a step returns to the state machine.
@@ -271,7 +278,47 @@ pub fn parse_value<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, S
     })
 }
 
+/// How long a hold on the alias lasts past the write that set it when its execution never
+/// ends it: the canary's longest run ([`crate::hooks::longest_canary_seconds`]) and an hour
+/// more; a week when the config has no bound (auto-rollback off waits for an operator).
+fn hold_seconds(config: &CanaryConfig) -> i64 {
+    let longest = crate::hooks::longest_canary_seconds(config).map_or(7 * 86_400, |(s, _)| s);
+    i64::try_from(longest).unwrap_or(i64::MAX / 4) + 3_600
+}
+
+/// The longest execution id a carried state may name.
+const MAX_OWNER_LEN: usize = 2_048;
+
 impl Execution {
+    /// The claim a write that keeps the canary going sets at `now_epoch`.
+    pub fn hold(&self, now_epoch: i64) -> Claim {
+        match &self.owner {
+            Some(o) => Claim::Set(AliasClaim::hold(
+                o,
+                now_epoch.saturating_add(hold_seconds(&self.config)),
+            )),
+            None => Claim::Unchanged,
+        }
+    }
+
+    /// The claim a write that ends the canary (promotion, rollback, an operator's override)
+    /// sets.
+    pub fn release(&self) -> Claim {
+        match &self.owner {
+            Some(o) => Claim::Set(AliasClaim::release(o)),
+            None => Claim::Unchanged,
+        }
+    }
+
+    /// Whether the alias's claim says its last write was this execution's (always, for an
+    /// execution without an owner: nothing else can tell).
+    pub fn wrote(&self, alias: &AliasState) -> bool {
+        match &self.owner {
+            Some(o) => alias.claim.as_ref().is_some_and(|c| c.is_by(o)),
+            None => true,
+        }
+    }
+
     /// Parses a carried execution state and checks it against its own config.
     pub fn from_value(value: &Value) -> Result<Self, StateError> {
         let exec: Execution = parse_value(value)?;
@@ -368,6 +415,16 @@ impl Execution {
                 format!(
                     "phase {} is not one of the config's {phases} phases",
                     d.phase
+                ),
+            ));
+        }
+        if let Some(o) = &self.owner
+            && (o.is_empty() || o.len() > MAX_OWNER_LEN || o.chars().any(char::is_control))
+        {
+            return Err(StateError::new(
+                "$.owner",
+                format!(
+                    "an execution id of 1 to {MAX_OWNER_LEN} characters without control characters"
                 ),
             ));
         }

@@ -6,6 +6,8 @@
 //! Cases per property: `PROPTEST_CASES` (default 2,048, enough for a state mutated at random
 //! to reach each of its own fields a few times).
 
+mod support;
+
 use canary_gate_core::config::CanaryConfig;
 use canary_gate_core::ports::{AliasState, ExecutionInfo, LifecycleHook, PortError, RunStatus};
 use canary_gate_core::sim::{Fleet, MetricNames, Scenario, SimulatedLambda, run_ready};
@@ -15,12 +17,26 @@ use canary_gate_core::step::ops::{Ports, handle_value};
 use canary_gate_core::step::{look, start};
 use proptest::prelude::*;
 use serde_json::{Value, json};
+use support::mutate::{cases, document, leaf, paths, replace};
 
 struct NoHook;
 
 impl LifecycleHook for NoHook {
     async fn report(&self, _d: &str, _h: &str, _ok: bool) -> Result<(), PortError> {
         Ok(())
+    }
+}
+
+impl canary_gate_core::ports::Deployments for NoHook {
+    async fn deployment(
+        &self,
+        _id: &str,
+    ) -> Result<canary_gate_core::ports::DeploymentInfo, PortError> {
+        let demo = include_str!("../../../examples/demo-config.json");
+        let c = canary_gate_core::config::CanaryConfig::from_json(demo).expect("demo config");
+        Ok(canary_gate_core::sim::lambda_deployment(
+            &c.target.expect("target"),
+        ))
     }
 }
 
@@ -74,86 +90,6 @@ fn events(execution: &Value) -> Vec<Value> {
     ]
 }
 
-/// Every JSON path of `v` (objects' keys and arrays' indices).
-fn paths(v: &Value, at: &mut Vec<Vec<Value>>, prefix: &mut Vec<Value>) {
-    at.push(prefix.clone());
-    match v {
-        Value::Object(m) => {
-            for (k, x) in m {
-                prefix.push(Value::String(k.clone()));
-                paths(x, at, prefix);
-                prefix.pop();
-            }
-        }
-        Value::Array(a) => {
-            for (i, x) in a.iter().enumerate() {
-                prefix.push(json!(i));
-                paths(x, at, prefix);
-                prefix.pop();
-            }
-        }
-        _ => {}
-    }
-}
-
-fn replace(v: &mut Value, path: &[Value], with: Value) {
-    let mut at = v;
-    for p in path {
-        at = match p {
-            Value::String(k) => &mut at[k.as_str()],
-            Value::Number(i) => &mut at[i.as_u64().unwrap_or(0) as usize],
-            _ => return,
-        };
-    }
-    *at = with;
-}
-
-/// Values that break assumptions: extremes, wrong types, empties.
-fn leaf() -> impl Strategy<Value = Value> {
-    prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(|i| json!(i)),
-        any::<u64>().prop_map(|i| json!(i)),
-        prop_oneof![
-            Just(0i64),
-            Just(-1),
-            Just(1),
-            Just(i64::MAX),
-            Just(i64::MIN)
-        ]
-        .prop_map(|i| json!(i)),
-        any::<f64>()
-            .prop_filter("JSON numbers are finite", |f| f.is_finite())
-            .prop_map(|f| json!(f)),
-        ".{0,12}".prop_map(Value::String),
-        Just(json!([])),
-        Just(json!({})),
-        Just(json!([1, "x", null])),
-    ]
-}
-
-/// Arbitrary JSON documents.
-fn document() -> impl Strategy<Value = Value> {
-    leaf().prop_recursive(4, 48, 6, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            prop::collection::btree_map(
-                prop_oneof![
-                    Just("op".to_string()),
-                    Just("execution".to_string()),
-                    Just("run".to_string()),
-                    Just("config".to_string()),
-                    "[a-z]{1,8}"
-                ],
-                inner,
-                0..6
-            )
-            .prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
-}
-
 /// Feeds one event; panics (failing the property) only if the step panics, or if a refused
 /// state changed the alias or notified anyone.
 fn feed(event: &Value) -> Result<(), TestCaseError> {
@@ -174,15 +110,6 @@ fn feed(event: &Value) -> Result<(), TestCaseError> {
         prop_assert!(s.published().is_empty(), "a refused state notified");
     }
     Ok(())
-}
-
-/// Cases per property: `PROPTEST_CASES`, or `default`.
-fn cases(default: u32) -> ProptestConfig {
-    let n = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default);
-    ProptestConfig::with_cases(n)
 }
 
 proptest! {

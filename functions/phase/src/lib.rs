@@ -7,7 +7,7 @@
 //! `InvalidConfig`, `InvalidState`, `HookReportFailed`, …).
 
 use canary_gate_core::emf;
-use canary_gate_core::ports::{LifecycleHook, MetricsSource, Notifier, TrafficRouter};
+use canary_gate_core::ports::{Deployments, LifecycleHook, MetricsSource, Notifier, TrafficRouter};
 use canary_gate_core::step::ops::{PhaseResponse, Ports, handle_value};
 use lambda_runtime::{Diagnostic, tracing};
 use serde_json::Value;
@@ -22,7 +22,7 @@ where
     M: MetricsSource,
     R: TrafficRouter,
     N: Notifier,
-    H: LifecycleHook,
+    H: LifecycleHook + Deployments,
 {
     let resp = handle_value(event, now_epoch, ports)
         .await

@@ -14,6 +14,19 @@ impl LifecycleHook for NoHook {
     }
 }
 
+impl canary_gate_core::ports::Deployments for NoHook {
+    async fn deployment(
+        &self,
+        _id: &str,
+    ) -> Result<canary_gate_core::ports::DeploymentInfo, PortError> {
+        let demo = include_str!("../../../examples/demo-config.json");
+        let c = canary_gate_core::config::CanaryConfig::from_json(demo).expect("demo config");
+        Ok(canary_gate_core::sim::lambda_deployment(
+            &c.target.expect("target"),
+        ))
+    }
+}
+
 fn event(name: &str) -> Value {
     let path = format!(
         "{}/../../events/phase/{name}.json",

@@ -47,10 +47,21 @@ fn exchange(port: u16, method: &str, path: &str, body: &str) -> String {
 impl FaultProxy {
     /// Starts the proxy in front of `upstream` (`http://127.0.0.1:PORT`), with no faults.
     pub fn start(upstream: &str) -> Self {
+        Self::spawn(upstream, &[])
+    }
+
+    /// Starts the proxy keeping alias revisions as AWS does (`--alias-revisions`): a new
+    /// `RevisionId` per alias write and a stale one refused, which moto does not do.
+    pub fn with_alias_revisions(upstream: &str) -> Self {
+        Self::spawn(upstream, &["--alias-revisions"])
+    }
+
+    fn spawn(upstream: &str, extra: &[&str]) -> Self {
         let port = free_port();
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/faults/proxy.py");
         let child = Command::new("python3")
             .args([script, "--port", &port.to_string(), "--upstream", upstream])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::*;
 use crate::policy::Action;
-use crate::ports::DeploymentInfo;
+use crate::ports::{Claim, DeploymentInfo};
 use crate::sim::{
     Fleet, MetricNames, Scenario, SimulatedCodeDeploy, SimulatedExecutions, SimulatedLambda,
     run_ready,
@@ -435,7 +435,7 @@ fn after_allow_traffic_fails_a_split_alias_or_a_failed_canary() {
         .target
         .expect("target");
     let rev = w.fn_.alias().revision_id;
-    let split = ready(w.fn_.set_canary_weight(&t, 25.0, &rev)).expect("split");
+    let split = ready(w.fn_.set_canary_weight(&t, 25.0, &rev, &Claim::Unchanged)).expect("split");
     let out = w.run(&event("h2"), &s).expect("checked");
     assert_eq!(out.reported, Some(false));
     assert!(
@@ -444,7 +444,7 @@ fn after_allow_traffic_fails_a_split_alias_or_a_failed_canary() {
         out.summary
     );
 
-    ready(w.fn_.promote(&t, &split.revision_id)).expect("promote");
+    ready(w.fn_.promote(&t, &split.revision_id, &Claim::Unchanged)).expect("promote");
     let out = w.run(&event("h3"), &s).expect("checked");
     assert_eq!(out.reported, Some(false));
     assert!(

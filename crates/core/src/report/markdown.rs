@@ -24,6 +24,10 @@ fn cell(s: &str) -> String {
 
 /// Renders a report as Markdown.
 pub fn render_markdown(r: &CanaryReport) -> String {
+    crate::format::printable(&markdown(r))
+}
+
+fn markdown(r: &CanaryReport) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "## canary-gate: {} — {}\n", r.title, r.verdict());
     if let Some(o) = &r.outcome {

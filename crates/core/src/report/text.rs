@@ -11,6 +11,10 @@ use crate::stats::{Alternative, EffectKind, Method, TestKind};
 
 /// Renders a decision as a plain-text report.
 pub fn render_decision_text(config: &CanaryConfig, d: &Decision) -> String {
+    crate::format::printable(&decision_text(config, d))
+}
+
+fn decision_text(config: &CanaryConfig, d: &Decision) -> String {
     let mut out = String::new();
     let phases = config.canary_phases.len();
     let phase = &config.canary_phases[d.phase.clamp(1, phases) - 1];
@@ -294,6 +298,10 @@ pub(crate) fn recommendation(d: &Decision, regressions: &[&MetricReport]) -> Str
 /// Renders a whole report as text: the latest decision (when there is one), the timeline of
 /// looks and the outcome.
 pub fn render_text(r: &super::model::CanaryReport) -> String {
+    crate::format::printable(&whole_text(r))
+}
+
+fn whole_text(r: &super::model::CanaryReport) -> String {
     let mut out = format!("canary-gate: {} — {}\n\n", r.title, r.verdict());
     if let Some(d) = &r.latest {
         out.push_str(&render_decision_text(&r.config, d));

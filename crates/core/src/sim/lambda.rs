@@ -9,7 +9,7 @@ use crate::config::{CanaryConfig, Target};
 use crate::controller::Interval;
 use crate::notify::Notification;
 use crate::ports::{
-    AliasState, Fetched, MetricsSource, Notifier, PortError, TimeRange, TrafficRouter,
+    AliasState, Claim, Fetched, MetricsSource, Notifier, PortError, TimeRange, TrafficRouter,
 };
 
 #[derive(Debug)]
@@ -43,6 +43,7 @@ impl SimulatedLambda {
                     version: target.baseline_version.clone(),
                     additional: None,
                     revision_id: "rev-1".to_string(),
+                    claim: None,
                 },
                 canary_version: target.canary_version.clone(),
                 revision: 1,
@@ -91,6 +92,7 @@ impl SimulatedLambda {
         &self,
         target: &Target,
         revision_id: &str,
+        claim: &Claim,
         f: impl FnOnce(&mut AliasState),
     ) -> Result<AliasState, PortError> {
         let mut g = self.lock();
@@ -102,6 +104,9 @@ impl SimulatedLambda {
         }
         let _ = target;
         f(&mut g.alias);
+        if let Claim::Set(c) = claim {
+            g.alias.claim = Some(c.clone());
+        }
         g.revision += 1;
         g.alias.revision_id = format!("rev-{}", g.revision);
         Ok(g.alias.clone())
@@ -142,22 +147,33 @@ impl TrafficRouter for SimulatedLambda {
         target: &Target,
         canary_weight: f64,
         revision_id: &str,
+        claim: &Claim,
     ) -> Result<AliasState, PortError> {
-        self.write(target, revision_id, |a| {
+        self.write(target, revision_id, claim, |a| {
             a.version = target.baseline_version.clone();
             a.additional = Some((target.canary_version.clone(), canary_weight));
         })
     }
 
-    async fn promote(&self, target: &Target, revision_id: &str) -> Result<AliasState, PortError> {
-        self.write(target, revision_id, |a| {
+    async fn promote(
+        &self,
+        target: &Target,
+        revision_id: &str,
+        claim: &Claim,
+    ) -> Result<AliasState, PortError> {
+        self.write(target, revision_id, claim, |a| {
             a.version = target.canary_version.clone();
             a.additional = None;
         })
     }
 
-    async fn rollback(&self, target: &Target, revision_id: &str) -> Result<AliasState, PortError> {
-        self.write(target, revision_id, |a| {
+    async fn rollback(
+        &self,
+        target: &Target,
+        revision_id: &str,
+        claim: &Claim,
+    ) -> Result<AliasState, PortError> {
+        self.write(target, revision_id, claim, |a| {
             a.version = target.baseline_version.clone();
             a.additional = None;
         })

@@ -7,7 +7,7 @@ mod lambda;
 mod services;
 
 pub use lambda::SimulatedLambda;
-pub use services::{HookReport, SimulatedCodeDeploy, SimulatedExecutions};
+pub use services::{HookReport, SimulatedCodeDeploy, SimulatedExecutions, lambda_deployment};
 
 use std::future::Future;
 use std::pin::pin;

@@ -171,6 +171,24 @@ impl SimulatedCodeDeploy {
     }
 }
 
+/// A Lambda deployment in progress from `target`'s baseline to its canary, as
+/// `GetDeployment` describes it (the AppSpec CloudFormation writes for a SAM
+/// `DeploymentPreference`).
+pub fn lambda_deployment(target: &crate::config::Target) -> DeploymentInfo {
+    let spec = serde_json::json!({
+        "version": 0.0,
+        "Resources": [{"Target": {"Type": "AWS::Lambda::Function", "Properties": {
+            "Name": target.function_name, "Alias": target.alias,
+            "CurrentVersion": target.baseline_version, "TargetVersion": target.canary_version,
+        }}}],
+    });
+    DeploymentInfo {
+        status: Some("InProgress".into()),
+        create_epoch: Some(0),
+        app_spec: Some(spec.to_string()),
+    }
+}
+
 impl Deployments for SimulatedCodeDeploy {
     async fn deployment(&self, deployment_id: &str) -> Result<DeploymentInfo, PortError> {
         lock(&self.deployments)

@@ -306,18 +306,20 @@ async fn act<R: TrafficRouter, N: Notifier>(
     out.summary = format!("{version}: {}", decision.reason);
     out.report = Some(text.clone());
     let news = match status {
-        SoakStatus::RolledBack => match router.rollback(&target, &revision).await {
-            Ok(_) => Some(SoakNews::RolledBack),
-            Err(PortError::Conflict { .. }) => {
-                out.status = SoakStatus::Idle;
-                out.summary = format!(
-                    "{version}: alias {} changed while rolling back; the other writer wins",
-                    target.alias
-                );
-                return Ok(out);
+        SoakStatus::RolledBack => {
+            match router.rollback(&target, &revision, &Claim::Unchanged).await {
+                Ok(_) => Some(SoakNews::RolledBack),
+                Err(PortError::Conflict { .. }) => {
+                    out.status = SoakStatus::Idle;
+                    out.summary = format!(
+                        "{version}: alias {} changed while rolling back; the other writer wins",
+                        target.alias
+                    );
+                    return Ok(out);
+                }
+                Err(e) => return Err(SoakError::Routing(e)),
             }
-            Err(e) => return Err(SoakError::Routing(e)),
-        },
+        }
         SoakStatus::RegressionNeedsOperator if first_seen_now => Some(SoakNews::NeedsOperator),
         SoakStatus::Suspect if first_seen_now => Some(SoakNews::Suspect),
         _ => None,

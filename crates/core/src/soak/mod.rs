@@ -40,7 +40,7 @@ use crate::notify::{self, SoakNews};
 use crate::observe::SideObservations;
 use crate::policy::{self, Action, Decision, RollbackMode, SoakFinding};
 use crate::ports::{
-    ExecutionInfo, Executions, MetricsSource, Notifier, PortError, RunStatus, TimeRange,
+    Claim, ExecutionInfo, Executions, MetricsSource, Notifier, PortError, RunStatus, TimeRange,
     TrafficRouter,
 };
 use crate::report::render_decision_text;

@@ -250,7 +250,11 @@ fn nothing_happens_while_a_canary_runs_or_after_someone_moved_on() {
     let p = promoted(config(|_| {}), Some(1_500));
     let t = p.fleet.alias();
     let target = config(|_| {}).target.expect("target");
-    ready(p.fleet.set_canary_weight(&target, 10.0, &t.revision_id)).expect("someone splits");
+    ready(
+        p.fleet
+            .set_canary_weight(&target, 10.0, &t.revision_id, &Claim::Unchanged),
+    )
+    .expect("someone splits");
     let before = p.fleet.alias();
     let r = p.check(p.at + 1_500);
     assert_eq!(r.status, SoakStatus::Idle);

@@ -24,7 +24,7 @@ pub enum PhaseEvent {
         /// The CodeDeploy hook that started the canary, if any.
         #[serde(default)]
         hook: Option<HookRef>,
-        /// The Step Functions execution id, for the report.
+        /// The Step Functions execution id: the canary's hold on the alias names it.
         #[serde(default)]
         execution_id: Option<String>,
     },

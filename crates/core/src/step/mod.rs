@@ -18,7 +18,9 @@ use crate::judge::Latest;
 use crate::look;
 use crate::notify::{self, Notification};
 use crate::policy::{Action, Decision};
-use crate::ports::{AliasState, MetricsSource, Notifier, PortError, TimeRange, TrafficRouter};
+use crate::ports::{
+    AliasState, Claim, MetricsSource, Notifier, PortError, TimeRange, TrafficRouter,
+};
 use crate::report::render_decision_text;
 pub use crate::state::{DeliveryFailure, Execution, HookRef, StepOutput};
 use crate::state::{HISTORY_LIMIT, LookRecord, StateError};
@@ -51,6 +53,28 @@ pub enum StepError {
         version: String,
         /// Its weight.
         weight: f64,
+    },
+    /// Another canary's hold on the alias is in force (during its 100 % phase, say, when no
+    /// split shows it).
+    #[error(
+        "alias {alias} is held by canary {holder} until {until_epoch} (its description says so): another canary is in progress"
+    )]
+    AliasHeld {
+        /// Alias name.
+        alias: String,
+        /// The execution holding it.
+        holder: String,
+        /// When the hold lapses if that execution never ends it.
+        until_epoch: i64,
+    },
+    /// The CodeDeploy lifecycle hook in the execution input names no deployment of this
+    /// canary: nothing is reported to CodeDeploy for it.
+    #[error("hook: deployment {deployment_id} is not a deployment of this canary: {reason}")]
+    UnverifiedHook {
+        /// The deployment the input named.
+        deployment_id: String,
+        /// Why it is not this canary's.
+        reason: String,
     },
     /// The alias does not point at the baseline version.
     #[error("alias {alias} points at version {found}, not at the baseline version {expected}")]
@@ -87,10 +111,11 @@ impl StepError {
             StepError::AliasConflict { .. } | StepError::Routing(PortError::Conflict { .. }) => {
                 "AliasConflict"
             }
-            StepError::CanaryInProgress { .. } => "CanaryInProgress",
+            StepError::CanaryInProgress { .. } | StepError::AliasHeld { .. } => "CanaryInProgress",
             StepError::UnexpectedBaseline { .. } => "UnexpectedBaseline",
             StepError::Finished(_) => "CanaryFinished",
             StepError::InvalidState(_) => "InvalidState",
+            StepError::UnverifiedHook { .. } => "InvalidHook",
             StepError::Metrics(e) | StepError::Routing(e) | StepError::HookReport(e)
                 if e.is_transient() =>
             {
@@ -107,9 +132,28 @@ fn target_of(config: &CanaryConfig) -> Result<&Target, StepError> {
     config.target.as_ref().ok_or(StepError::NoTarget)
 }
 
-/// Starts a canary: checks the alias points at the baseline with no split, then routes the
-/// first phase's share to the canary.
+/// Starts a canary without an execution id (tests, the demo): as [`start_for`], with no
+/// hold written on the alias.
 pub async fn start<R: TrafficRouter>(
+    config: CanaryConfig,
+    now_epoch: i64,
+    hook: Option<HookRef>,
+    router: &R,
+) -> Result<Execution, StepError> {
+    start_for(None, config, now_epoch, hook, router).await
+}
+
+/// Starts a canary run by execution `owner`: checks that no other canary holds the alias
+/// (its claim, written with every routing change, in force) and that the alias points at
+/// the baseline with no split, then routes the first phase's share to the canary and
+/// records `owner`'s hold in the same write.
+///
+/// A start retried after its write landed (the function timed out or crashed before
+/// answering) finds the alias held by `owner` and routing the first share: it carries on
+/// from that revision without writing again. Two starts at once cannot both win: both name
+/// the revision they read, and the alias takes only the first write.
+pub async fn start_for<R: TrafficRouter>(
+    owner: Option<String>,
     config: CanaryConfig,
     now_epoch: i64,
     hook: Option<HookRef>,
@@ -117,6 +161,44 @@ pub async fn start<R: TrafficRouter>(
 ) -> Result<Execution, StepError> {
     let target = target_of(&config)?.clone();
     let alias = router.read(&target).await.map_err(StepError::Routing)?;
+    let run = RunState::new(0);
+    let weight = run.weight(&config);
+    let mut exec = Execution {
+        config,
+        run,
+        started_epoch: now_epoch,
+        alias_revision: alias.revision_id.clone(),
+        history: Vec::new(),
+        hook,
+        error_since: None,
+        last_look_epoch: None,
+        data_through_epoch: None,
+        last_decision: None,
+        delivery_failures: Vec::new(),
+        owner,
+    };
+    if let Some(claim) = &alias.claim {
+        if exec.owner.is_some() && exec.wrote(&alias) {
+            if claim.holds_at(now_epoch) && routes_as(&alias, &target, weight) {
+                // Our own start, retried after its write landed.
+                return Ok(exec);
+            }
+            return Err(StepError::AliasConflict {
+                alias: target.alias.clone(),
+                detail: format!(
+                    "this canary's start wrote revision {} but the alias no longer routes {weight}% to version {}",
+                    alias.revision_id, target.canary_version
+                ),
+            });
+        }
+        if claim.holds_at(now_epoch) {
+            return Err(StepError::AliasHeld {
+                alias: target.alias.clone(),
+                holder: claim.holder.clone(),
+                until_epoch: claim.until_epoch.unwrap_or_default(),
+            });
+        }
+    }
     if let Some((version, weight)) = &alias.additional
         && *weight > 0.0
     {
@@ -133,22 +215,10 @@ pub async fn start<R: TrafficRouter>(
             found: alias.version.clone(),
         });
     }
-    let run = RunState::new(0);
-    let weight = run.weight(&config);
-    let after = apply_weight(router, &target, weight, &alias.revision_id).await?;
-    Ok(Execution {
-        config,
-        run,
-        started_epoch: now_epoch,
-        alias_revision: after.revision_id,
-        history: Vec::new(),
-        hook,
-        error_since: None,
-        last_look_epoch: None,
-        data_through_epoch: None,
-        last_decision: None,
-        delivery_failures: Vec::new(),
-    })
+    let claim = exec.hold(now_epoch);
+    let after = apply_weight(router, &target, weight, &alias.revision_id, &claim).await?;
+    exec.alias_revision = after.revision_id;
+    Ok(exec)
 }
 
 async fn apply_weight<R: TrafficRouter>(
@@ -156,11 +226,14 @@ async fn apply_weight<R: TrafficRouter>(
     target: &Target,
     weight: f64,
     revision: &str,
+    claim: &Claim,
 ) -> Result<AliasState, StepError> {
     if weight >= 100.0 {
-        router.promote(target, revision).await
+        router.promote(target, revision, claim).await
     } else {
-        router.set_canary_weight(target, weight, revision).await
+        router
+            .set_canary_weight(target, weight, revision, claim)
+            .await
     }
     .map_err(StepError::Routing)
 }
@@ -276,13 +349,16 @@ where
                 decision.action,
                 Action::Advance | Action::Promote | Action::Rollback
             );
-        if !writes || !routes_as(&alias, &target, exec.run.weight(&exec.config)) {
+        if !writes
+            || !routes_as(&alias, &target, exec.run.weight(&exec.config))
+            || !exec.wrote(&alias)
+        {
             return Err(conflict);
         }
         // Our own write: carry on from it without writing again.
         exec.alias_revision = alias.revision_id.clone();
     } else if !awaiting_approval {
-        apply(&mut exec, &target, &decision, &alias, router).await?;
+        apply(&mut exec, &target, &decision, &alias, now_epoch, router).await?;
     }
     let report = render_decision_text(&exec.config, &decision);
     let notification_failures =
@@ -317,19 +393,23 @@ async fn apply<R: TrafficRouter>(
     target: &Target,
     d: &Decision,
     alias: &AliasState,
+    now_epoch: i64,
     router: &R,
 ) -> Result<(), StepError> {
     let revision = &alias.revision_id;
     let after = match d.action {
         Action::Rollback => router
-            .rollback(target, revision)
+            .rollback(target, revision, &exec.release())
             .await
             .map_err(StepError::Routing)?,
         Action::Promote => router
-            .promote(target, revision)
+            .promote(target, revision, &exec.release())
             .await
             .map_err(StepError::Routing)?,
-        Action::Advance => apply_weight(router, target, d.next_weight, revision).await?,
+        Action::Advance => {
+            let claim = exec.hold(now_epoch);
+            apply_weight(router, target, d.next_weight, revision, &claim).await?
+        }
         Action::Continue | Action::Extend | Action::Hold => return Ok(()),
     };
     exec.alias_revision = after.revision_id;
@@ -371,6 +451,7 @@ pub async fn apply_approved<R: TrafficRouter>(
     if matches!(effective, Action::Advance | Action::Promote) {
         if alias.revision_id != exec.alias_revision
             && routes_as(&alias, &target, after.run.weight(&after.config))
+            && exec.wrote(&alias)
         {
             // Our own write, retried: carry on from it.
             after.alias_revision = alias.revision_id;
@@ -407,18 +488,16 @@ async fn write_override<R: TrafficRouter>(
 ) -> Result<Execution, StepError> {
     let at = (now_epoch - exec.started_epoch).max(0) as u64;
     let (effective, _, _) = exec.run.apply_action(action, at, 0);
+    let revision = &alias.revision_id;
     let after = match effective {
-        Action::Rollback => router.rollback(target, &alias.revision_id).await,
-        Action::Promote => router.promote(target, &alias.revision_id).await,
+        Action::Rollback => router.rollback(target, revision, &exec.release()).await,
+        Action::Promote => router.promote(target, revision, &exec.release()).await,
         Action::Advance => {
             let weight = exec.run.weight(&exec.config);
-            return match apply_weight(router, target, weight, &alias.revision_id).await {
-                Ok(after) => {
-                    exec.alias_revision = after.revision_id;
-                    Ok(exec)
-                }
-                Err(e) => Err(e),
-            };
+            let claim = exec.hold(now_epoch);
+            let after = apply_weight(router, target, weight, revision, &claim).await?;
+            exec.alias_revision = after.revision_id;
+            return Ok(exec);
         }
         Action::Continue | Action::Extend | Action::Hold => return Ok(exec),
     }

@@ -8,11 +8,12 @@
 use serde_json::Value;
 
 pub use super::events::{PhaseEvent, PhaseResponse};
-use super::{Execution, HookRef, StepError, apply_approved, apply_override, look, start};
+use super::{Execution, HookRef, StepError, apply_approved, apply_override, look, start_for};
 use crate::config::CanaryConfig;
+use crate::format::printable;
 use crate::notify::{self, Event, Level};
 use crate::policy::Action;
-use crate::ports::{LifecycleHook, MetricsSource, Notifier, TrafficRouter};
+use crate::ports::{Deployments, LifecycleHook, MetricsSource, Notifier, TrafficRouter};
 use crate::state::DeliveryFailure;
 
 pub use crate::config::MAX_WAIT_SECONDS;
@@ -66,7 +67,7 @@ impl Deliveries {
             wait_seconds: wait.clamp(1, MAX_WAIT_SECONDS),
             action,
             awaiting_approval: awaiting,
-            summary,
+            summary: printable(&summary),
             failures: self.0,
         }
     }
@@ -77,7 +78,7 @@ impl Deliveries {
             wait_seconds: 1,
             action,
             awaiting_approval: false,
-            summary,
+            summary: printable(&summary),
             failures: self.0,
         }
     }
@@ -94,7 +95,7 @@ where
     M: MetricsSource,
     R: TrafficRouter,
     N: Notifier,
-    H: LifecycleHook,
+    H: LifecycleHook + Deployments,
 {
     handle(PhaseEvent::from_value(event)?, now_epoch, p).await
 }
@@ -109,13 +110,22 @@ where
     M: MetricsSource,
     R: TrafficRouter,
     N: Notifier,
-    H: LifecycleHook,
+    H: LifecycleHook + Deployments,
 {
     let mut out = Deliveries::default();
     match event {
-        PhaseEvent::Start { config, hook, .. } => {
+        PhaseEvent::Start {
+            config,
+            hook,
+            execution_id,
+        } => {
             let config = CanaryConfig::from_json(&config.to_string()).map_err(StepError::Config)?;
-            let exec = start(config, now_epoch, hook, p.router).await?;
+            if let (Some(h), Some(t)) = (&hook, &config.target) {
+                let versions = Some((t.baseline_version.as_str(), t.canary_version.as_str()));
+                verify_hook(p.hook, h, &t.function_name, &t.alias, versions).await?;
+            }
+            let owner = execution_id.filter(|id| !id.is_empty());
+            let exec = start_for(owner, config, now_epoch, hook, p.router).await?;
             let wait = exec.config.analysis.look_interval_seconds;
             let summary = format!("canary started at {}%", exec.run.weight(&exec.config));
             Ok(out.respond(exec, Action::Continue, false, wait, summary))
@@ -262,11 +272,80 @@ where
             };
             let what = error_text(input.get("error").unwrap_or(&Value::Null));
             if let Some(h) = &hook {
-                report(p.hook, h, false).await?;
+                // Only a deployment of this canary's target hears of the failure.
+                let target = &input["config"]["target"];
+                let field = |k: &str| target[k].as_str().unwrap_or_default().to_string();
+                let (function, alias) = (field("function_name"), field("alias"));
+                let (baseline, canary) = (field("baseline_version"), field("canary_version"));
+                let versions = (!baseline.is_empty() && !canary.is_empty())
+                    .then_some((baseline.as_str(), canary.as_str()));
+                match verify_hook(p.hook, h, &function, &alias, versions).await {
+                    Ok(()) => report(p.hook, h, false).await?,
+                    Err(StepError::Routing(e)) if e.is_transient() => {
+                        return Err(StepError::Routing(e));
+                    }
+                    Err(e) => {
+                        return Ok(out.done(
+                            Action::Rollback,
+                            format!(
+                                "canary could not start: {what}; not reported to CodeDeploy: {e}"
+                            ),
+                        ));
+                    }
+                }
             }
             Ok(out.done(Action::Rollback, format!("canary could not start: {what}")))
         }
     }
+}
+
+/// Checks that `hook` names a CodeDeploy deployment of this canary before anything is
+/// reported to CodeDeploy for it (the execution input is not trusted to make the stack
+/// report on someone else's deployment): the deployment exists and has not ended, and its
+/// AppSpec deploys `function`:`alias` — from the baseline to the canary, when `versions`
+/// are given. A transient failure to read it is `Routing` (transient), for the state
+/// machine to retry; anything else is [`StepError::UnverifiedHook`].
+pub async fn verify_hook<D: Deployments>(
+    deployments: &D,
+    hook: &HookRef,
+    function: &str,
+    alias: &str,
+    versions: Option<(&str, &str)>,
+) -> Result<(), StepError> {
+    let refuse = |reason: String| StepError::UnverifiedHook {
+        deployment_id: hook.deployment_id.clone(),
+        reason,
+    };
+    let info = match deployments.deployment(&hook.deployment_id).await {
+        Ok(info) => info,
+        Err(e) if e.is_transient() => return Err(StepError::Routing(e)),
+        Err(e) => return Err(refuse(format!("GetDeployment: {e}"))),
+    };
+    if let Some(status) = info.status.as_deref()
+        && matches!(status, "Succeeded" | "Failed" | "Stopped")
+    {
+        return Err(refuse(format!("the deployment has ended ({status})")));
+    }
+    let text = info
+        .app_spec
+        .ok_or_else(|| refuse("the deployment carries no AppSpec".into()))?;
+    let spec = crate::hooks::appspec::parse(&text).map_err(|e| refuse(format!("AppSpec: {e}")))?;
+    let mut wanted = vec![
+        ("Name", spec.function_name.as_str(), function),
+        ("Alias", spec.alias.as_str(), alias),
+    ];
+    if let Some((baseline, canary)) = versions {
+        wanted.push(("CurrentVersion", spec.current_version.as_str(), baseline));
+        wanted.push(("TargetVersion", spec.target_version.as_str(), canary));
+    }
+    for (field, found, want) in wanted {
+        if found != want {
+            return Err(refuse(format!(
+                "its AppSpec's {field} is `{found}`, this canary's is `{want}`"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Reports a lifecycle status to CodeDeploy.

@@ -1,7 +1,7 @@
 //! Step logic over the simulated Lambda and small hand-written fakes.
 
 use super::*;
-use crate::ports::Fetched;
+use crate::ports::{Claim, Fetched};
 use crate::sim::{Fleet, MetricNames, Scenario, SimulatedLambda, run_ready};
 
 fn config() -> CanaryConfig {
@@ -54,7 +54,7 @@ fn start_refuses_an_alias_not_on_the_baseline() {
     let c = config();
     let t = c.target.clone().expect("target");
     let rev = s.alias().revision_id;
-    ready(s.promote(&t, &rev)).expect("promote by hand");
+    ready(s.promote(&t, &rev, &Claim::Unchanged)).expect("promote by hand");
     let err = ready(start(c, 0, None, &s)).expect_err("alias points at the canary");
     assert_eq!(err.error_type(), "UnexpectedBaseline");
 }
@@ -66,7 +66,7 @@ fn a_foreign_alias_change_stops_the_canary_without_writing() {
     let t = exec.config.target.clone().expect("target");
     // Someone else moves the weight to 50 %.
     let rev = s.alias().revision_id;
-    ready(s.set_canary_weight(&t, 50.0, &rev)).expect("foreign write");
+    ready(s.set_canary_weight(&t, 50.0, &rev, &Claim::Unchanged)).expect("foreign write");
     let before = s.alias();
     s.run_until(60);
     let err = ready(look(exec, 60, &s, &s, &s)).expect_err("conflict");
@@ -231,6 +231,14 @@ mod ops_contract {
         }
     }
 
+    impl crate::ports::Deployments for RecordingHook {
+        async fn deployment(&self, _id: &str) -> Result<crate::ports::DeploymentInfo, PortError> {
+            Ok(crate::sim::lambda_deployment(
+                &config().target.expect("target"),
+            ))
+        }
+    }
+
     fn call(
         event: serde_json::Value,
         now: i64,
@@ -330,6 +338,79 @@ mod ops_contract {
     }
 
     #[test]
+    fn a_hook_naming_no_deployment_of_this_canary_is_refused_and_never_reported() {
+        use crate::sim::{SimulatedCodeDeploy, lambda_deployment};
+        let target = config().target.expect("target");
+        let cd = SimulatedCodeDeploy::new();
+        cd.add("d-1", lambda_deployment(&target));
+        let mut other = target.clone();
+        other.function_name = "payments".into();
+        cd.add("d-payments", lambda_deployment(&other));
+        let mut newer = target.clone();
+        newer.canary_version = "43".into();
+        cd.add("d-43", lambda_deployment(&newer));
+        let mut ended = lambda_deployment(&target);
+        ended.status = Some("Succeeded".into());
+        cd.add("d-ended", ended);
+        let with_hook = |op: &str, id: &str| {
+            let mut e = sample_event("start");
+            e["op"] = op.into();
+            e["hook"] =
+                serde_json::json!({"deploymentId": id, "lifecycleEventHookExecutionId": "h-1"});
+            e
+        };
+        let run = |s: &SimulatedLambda, event: serde_json::Value| {
+            let event: PhaseEvent = serde_json::from_value(event).expect("event parses");
+            ready(handle(
+                event,
+                0,
+                Ports {
+                    metrics: s,
+                    router: s,
+                    notifier: s,
+                    hook: &cd,
+                },
+            ))
+        };
+        for (id, why) in [
+            ("d-missing", "GetDeployment"),
+            ("d-payments", "Name is `payments`"),
+            ("d-43", "TargetVersion is `43`"),
+            ("d-ended", "has ended (Succeeded)"),
+        ] {
+            let s = sim(Scenario::healthy(50.0));
+            let err = run(&s, with_hook("start", id)).expect_err(id);
+            assert_eq!(err.error_type(), "InvalidHook", "{id}: {err}");
+            assert!(err.to_string().contains(why), "{id}: {err}");
+            assert_eq!(s.alias().additional, None, "{id}: nothing written");
+            // The state machine's StartFailed: no report for a deployment not ours.
+            let mut failed = serde_json::json!({"op": "start-failed"});
+            failed["input"] = with_hook("start", id);
+            failed["input"]["error"] = serde_json::json!({"Error": "InvalidHook", "Cause": "x"});
+            let r = run(&s, failed).expect("start-failed answers");
+            assert!(
+                r.summary.contains("not reported to CodeDeploy"),
+                "{id}: {}",
+                r.summary
+            );
+        }
+        assert!(cd.reports().is_empty(), "{:?}", cd.reports());
+        // This canary's own deployment: started, and a failed start is reported.
+        let s = sim(Scenario::healthy(50.0));
+        run(&s, with_hook("start", "d-1")).expect("its own deployment");
+        assert_eq!(s.alias().weight_of("42"), 5.0);
+        let mut failed = serde_json::json!({"op": "start-failed"});
+        failed["input"] = with_hook("start", "d-1");
+        run(&s, failed).expect("start-failed");
+        let reports = cd.reports();
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        assert_eq!(
+            (reports[0].deployment_id.as_str(), reports[0].succeeded),
+            ("d-1", false)
+        );
+    }
+
+    #[test]
     fn approval_request_keeps_the_token_out_of_messages_and_timeout_rolls_back_safely() {
         let s = sim(Scenario::healthy(50.0));
         let hook = RecordingHook::default();
@@ -388,7 +469,7 @@ fn an_approval_after_a_foreign_alias_change_writes_nothing_and_a_retried_one_wri
     let t = exec.config.target.clone().expect("target");
     // During the approval wait someone else moves the split to 50 %.
     let rev = s.alias().revision_id;
-    ready(s.set_canary_weight(&t, 50.0, &rev)).expect("foreign write");
+    ready(s.set_canary_weight(&t, 50.0, &rev, &Claim::Unchanged)).expect("foreign write");
     let before = s.alias();
     for action in [Action::Advance, Action::Promote] {
         let err = ready(apply_approved(exec.clone(), action, 300, &s)).expect_err("conflict");
@@ -446,5 +527,202 @@ fn a_look_retried_after_its_alias_write_carries_on_from_it() {
     assert_eq!(
         retried, 3,
         "5 -> 25 %, 25 -> 100 % and the promotion were each retried"
+    );
+}
+
+const RUN_A: &str = "arn:aws:states:us-east-1:123456789012:execution:canary-gate:orders-api-live-1";
+const RUN_B: &str = "arn:aws:states:us-east-1:123456789012:execution:canary-gate:orders-api-live-2";
+
+fn start_as(
+    owner: &str,
+    c: CanaryConfig,
+    now: i64,
+    s: &SimulatedLambda,
+) -> Result<Execution, StepError> {
+    ready(start_for(Some(owner.to_string()), c, now, None, s))
+}
+
+/// The demo config for the next release: the version now promoted is the baseline.
+fn next_release() -> CanaryConfig {
+    let mut c = config();
+    let t = c.target.as_mut().expect("target");
+    t.baseline_version = "42".into();
+    t.canary_version = "43".into();
+    c
+}
+
+#[test]
+fn a_start_retried_after_its_write_landed_carries_on_and_another_start_is_refused() {
+    let s = sim(Scenario::healthy(50.0));
+    let first = start_as(RUN_A, config(), 0, &s).expect("starts");
+    let written = s.alias();
+    assert_eq!(written.additional, Some(("42".to_string(), 5.0)));
+    let claim = written.claim.clone().expect("the start records its hold");
+    assert!(claim.is_by(RUN_A) && claim.holds_at(0));
+    // The function crashed before answering; Step Functions retries the start.
+    let again = start_as(RUN_A, config(), 20, &s).expect("the retry carries on");
+    assert_eq!(s.alias(), written, "the retry writes nothing");
+    assert_eq!(again.alias_revision, written.revision_id);
+    assert_eq!(again.run, first.run);
+    // A second execution for the same canary (a hook and a CLI start at once) is refused.
+    let err = start_as(RUN_B, config(), 20, &s).expect_err("held by the first");
+    assert_eq!(err.error_type(), "CanaryInProgress", "{err}");
+    assert!(err.to_string().contains(RUN_A), "{err}");
+    assert_eq!(s.alias(), written);
+}
+
+#[test]
+fn a_start_during_another_canarys_full_traffic_phase_is_refused_until_it_ends() {
+    let s = sim(Scenario::healthy(50.0));
+    let mut exec = start_as(RUN_A, config(), 0, &s).expect("starts");
+    let mut now = 0;
+    let mut refused_at_full = 0;
+    while exec.run.outcome.is_none() && now < 3600 {
+        now += 60;
+        s.run_until(now);
+        exec = ready(look(exec, now, &s, &s, &s)).expect("look").execution;
+        let alias = s.alias();
+        if exec.run.outcome.is_none() && alias.version == "42" && alias.additional.is_none() {
+            // 100 % on the canary, no split to see: only the hold tells.
+            let before = s.alias();
+            let err = start_as(RUN_B, next_release(), now, &s).expect_err("A holds the alias");
+            assert_eq!(err.error_type(), "CanaryInProgress", "{err}");
+            assert_eq!(s.alias(), before, "nothing written");
+            refused_at_full += 1;
+        }
+    }
+    assert_eq!(exec.run.outcome, Some(Outcome::Promoted));
+    assert!(refused_at_full > 0, "the full-traffic phase was reached");
+    let released = s.alias().claim.expect("released");
+    assert!(released.is_by(RUN_A) && !released.holds_at(now));
+    let next = start_as(RUN_B, next_release(), now + 60, &s).expect("the next canary starts");
+    assert_eq!(s.alias().additional, Some(("43".to_string(), 5.0)));
+    assert_eq!(next.owner.as_deref(), Some(RUN_B));
+}
+
+#[test]
+fn a_hold_left_by_a_crashed_execution_lapses() {
+    let s = sim(Scenario::healthy(50.0));
+    let a = start_as(RUN_A, config(), 0, &s).expect("starts");
+    // A's execution is stopped outside canary-gate; someone puts the alias back by hand,
+    // leaving the description as it was.
+    let t = config().target.expect("target");
+    let rev = s.alias().revision_id;
+    ready(s.rollback(&t, &rev, &Claim::Unchanged)).expect("by hand");
+    let until = s
+        .alias()
+        .claim
+        .and_then(|c| c.until_epoch)
+        .expect("still held");
+    assert!(
+        until > a.started_epoch + 3_600,
+        "covers the longest canary: {until}"
+    );
+    let err = start_as(RUN_B, config(), until - 1, &s).expect_err("still in force");
+    assert_eq!(err.error_type(), "CanaryInProgress");
+    start_as(RUN_B, config(), until, &s).expect("lapsed");
+}
+
+#[test]
+fn a_look_does_not_take_another_canarys_identical_write_for_its_own() {
+    // Two executions of the same canary both believe they started it; B's write replaced
+    // A's with the same routing. A's look must stop, not carry on from B's write.
+    let s = sim(Scenario::healthy(50.0));
+    let a = start_as(RUN_A, config(), 0, &s).expect("A starts");
+    let t = config().target.expect("target");
+    let rev = s.alias().revision_id;
+    let b_claim = Claim::Set(crate::ports::AliasClaim::hold(RUN_B, 10_000));
+    ready(s.set_canary_weight(&t, 5.0, &rev, &b_claim)).expect("B's identical write");
+    let mut exec = a;
+    let mut now = 0;
+    let err = loop {
+        now += 60;
+        s.run_until(now);
+        match ready(look(exec, now, &s, &s, &s)) {
+            Ok(out) => exec = out.execution,
+            Err(e) => break e,
+        }
+        assert!(now < 3_600, "A never noticed");
+    };
+    assert_eq!(err.error_type(), "AliasConflict", "{err}");
+    assert_eq!(s.alias().claim.expect("B's").holder, RUN_B);
+}
+
+#[test]
+fn claims_read_back_from_the_description_they_write() {
+    use crate::ports::AliasClaim;
+    for claim in [
+        AliasClaim::hold(RUN_A, 1_800_000_000),
+        AliasClaim::release(RUN_B),
+    ] {
+        let d = claim.description();
+        assert!(d.len() <= 256, "{d}");
+        assert_eq!(AliasClaim::parse(&d), Some(claim.clone()), "{d}");
+        assert!(claim.is_by(&claim.holder));
+    }
+    // A holder too long for Lambda's 256 characters is cut from the front, and still known.
+    let long = format!(
+        "arn:aws:states:us-east-1:1:execution:{}:run-7",
+        "m".repeat(300)
+    );
+    let held = AliasClaim::parse(&AliasClaim::hold(&long, 5).description()).expect("parses");
+    assert!(held.is_by(&long) && !held.is_by(RUN_A));
+    assert!(held.holder.ends_with(":run-7"));
+    // A user's own description is no claim.
+    for d in [
+        "",
+        "live traffic",
+        "canary-gate",
+        "canary-gate holds until soon for x",
+    ] {
+        assert_eq!(AliasClaim::parse(d), None, "{d}");
+    }
+}
+
+#[test]
+fn text_from_outside_is_sent_and_printed_with_its_control_characters_escaped() {
+    use crate::step::ops::{PhaseEvent, Ports, handle};
+    let s = sim(Scenario::healthy(50.0));
+    let exec = ready(start(config(), 0, None, &s)).expect("starts");
+    struct NoHook;
+    impl crate::ports::LifecycleHook for NoHook {
+        async fn report(&self, _d: &str, _h: &str, _ok: bool) -> Result<(), PortError> {
+            Ok(())
+        }
+    }
+    impl crate::ports::Deployments for NoHook {
+        async fn deployment(&self, id: &str) -> Result<crate::ports::DeploymentInfo, PortError> {
+            Err(PortError::NotFound(id.into()))
+        }
+    }
+    // A look failed; the caught cause carries an AWS message with escape sequences in it.
+    let cause = "GetMetricData: upstream said \u{1b}[2J\u{1b}[31mall clear\r";
+    let event = PhaseEvent::Error {
+        execution: exec,
+        error: serde_json::json!({"Error": "MetricsUnavailable", "Cause": cause}),
+    };
+    let ports = Ports {
+        metrics: &s,
+        router: &s,
+        notifier: &s,
+        hook: &NoHook,
+    };
+    let resp = ready(handle(event, 120, ports)).expect("holds");
+    let sent = s.published();
+    assert!(!sent.is_empty(), "the failed look is notified");
+    for text in sent
+        .iter()
+        .flat_map(|n| [&n.subject, &n.body])
+        .chain([&resp.summary])
+    {
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
+    }
+    assert!(
+        sent.iter()
+            .any(|n| n.body.contains("\\u{1b}[2J\\u{1b}[31mall clear\\u{d}")),
+        "the cause is shown, escaped: {sent:?}"
     );
 }

@@ -15,7 +15,7 @@ use std::sync::Mutex;
 use canary_gate_core::config::{CanaryConfig, Target};
 use canary_gate_core::notify::Notification;
 use canary_gate_core::policy::Action;
-use canary_gate_core::ports::{Fetched, PortError, TimeRange};
+use canary_gate_core::ports::{Claim, Fetched, PortError, TimeRange};
 use canary_gate_core::sim::{Fleet, MetricNames, Scenario, SimulatedLambda, run_ready};
 use serde_json::{Value, json};
 
@@ -83,9 +83,9 @@ impl MetricsSource for Metrics<'_> {
     }
 }
 
-/// CodeDeploy, recording what was reported.
-#[derive(Default)]
-struct Hook(Mutex<Vec<(String, String, bool)>>);
+/// CodeDeploy, recording what was reported; its deployment is the one of the recorded
+/// canary's target (a hook builds its canary's config from the deployment's AppSpec).
+struct Hook(Mutex<Vec<(String, String, bool)>>, Target);
 
 impl LifecycleHook for Hook {
     async fn report(&self, d: &str, h: &str, ok: bool) -> Result<(), PortError> {
@@ -94,6 +94,15 @@ impl LifecycleHook for Hook {
             .unwrap_or_else(|p| p.into_inner())
             .push((d.to_string(), h.to_string(), ok));
         Ok(())
+    }
+}
+
+impl canary_gate_core::ports::Deployments for Hook {
+    async fn deployment(
+        &self,
+        _id: &str,
+    ) -> Result<canary_gate_core::ports::DeploymentInfo, PortError> {
+        Ok(canary_gate_core::sim::lambda_deployment(&self.1))
     }
 }
 
@@ -290,7 +299,7 @@ fn record(
     };
     let mut m = Machine {
         sim: SimulatedLambda::new(Fleet::new(scenario, names, 2), &target, T0, 60),
-        hook: Hook::default(),
+        hook: Hook(Mutex::default(), target.clone()),
         now: T0,
         steps: Vec::new(),
         fail: None,
@@ -393,9 +402,14 @@ fn drive(m: &mut Machine, input: &Value, target: &Target, script: &Script) -> &'
             }
             Some(Fault::AliasChangedByOthers) => {
                 let alias = m.sim.alias();
-                run_ready(m.sim.set_canary_weight(target, 50.0, &alias.revision_id))
-                    .expect("ready")
-                    .expect("another writer shifts the alias");
+                run_ready(m.sim.set_canary_weight(
+                    target,
+                    50.0,
+                    &alias.revision_id,
+                    &Claim::Unchanged,
+                ))
+                .expect("ready")
+                .expect("another writer shifts the alias");
             }
             None => {}
         }

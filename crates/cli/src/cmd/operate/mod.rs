@@ -57,11 +57,31 @@ pub struct AnswerArgs {
     #[command(flatten)]
     target: ExecutionArgs,
     /// A note kept with the answer.
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", value_parser = plain_text)]
     comment: String,
     /// Who answers (default: the caller's AWS identity).
-    #[arg(long)]
+    #[arg(long, value_parser = plain_text)]
     actor: Option<String>,
+}
+
+/// The longest `--actor`, `--reason` or `--comment` taken (Step Functions keeps a stop cause
+/// of up to 32 768 characters; a reason is a sentence).
+const MAX_TEXT: usize = 1_000;
+
+/// A free-text flag: one line of at most [`MAX_TEXT`] characters without control characters
+/// (it is kept in the execution history, notifications and audit lines). clap names the flag
+/// in the error.
+fn plain_text(s: &str) -> Result<String, String> {
+    if let Some(c) = s.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "contains the control character U+{:04X}; give one line of plain text",
+            c as u32
+        ));
+    }
+    if s.chars().count() > MAX_TEXT {
+        return Err(format!("longer than {MAX_TEXT} characters"));
+    }
+    Ok(s.to_string())
 }
 
 /// Arguments of `abort` and `promote`.
@@ -70,10 +90,10 @@ pub struct OverrideArgs {
     #[command(flatten)]
     target: ExecutionArgs,
     /// Why (kept in the execution history and the notification).
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", value_parser = plain_text)]
     reason: String,
     /// Who runs it (default: the caller's AWS identity).
-    #[arg(long)]
+    #[arg(long, value_parser = plain_text)]
     actor: Option<String>,
     /// The notification topic (stack output `NotificationTopicArn`).
     #[arg(long, env = "CANARY_GATE_TOPIC_ARN")]

@@ -36,6 +36,10 @@ pub fn span(seconds: i64) -> String {
 
 /// The text of `status`.
 pub fn render_status(st: &CanaryStatus, now_epoch: i64) -> String {
+    canary_gate_core::format::printable(&status_text(st, now_epoch))
+}
+
+fn status_text(st: &CanaryStatus, now_epoch: i64) -> String {
     let mut out = String::new();
     let mut line = |k: &str, v: String| out.push_str(&format!("{k:<11}{v}\n"));
     line("execution", st.execution.clone());
@@ -111,6 +115,10 @@ pub fn render_status(st: &CanaryStatus, now_epoch: i64) -> String {
 
 /// The text of `history`, newest last.
 pub fn render_history(decisions: &[DecisionEntry]) -> String {
+    canary_gate_core::format::printable(&history_text(decisions))
+}
+
+fn history_text(decisions: &[DecisionEntry]) -> String {
     if decisions.is_empty() {
         return "no decisions yet\n".to_string();
     }

@@ -18,6 +18,14 @@ impl LifecycleHook for BrokenHook {
     }
 }
 
+impl crate::ports::Deployments for BrokenHook {
+    async fn deployment(&self, _id: &str) -> Result<crate::ports::DeploymentInfo, PortError> {
+        Ok(crate::sim::lambda_deployment(
+            &config().target.expect("target"),
+        ))
+    }
+}
+
 fn exited(epoch: i64, state: &str, output: serde_json::Value) -> HistoryEvent {
     HistoryEvent {
         epoch,
