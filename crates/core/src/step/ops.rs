@@ -301,8 +301,8 @@ where
 
 /// Checks that `hook` names a CodeDeploy deployment of this canary before anything is
 /// reported to CodeDeploy for it (the execution input is not trusted to make the stack
-/// report on someone else's deployment): the deployment exists and has not ended, and its
-/// AppSpec deploys `function`:`alias` — from the baseline to the canary, when `versions`
+/// report on someone else's deployment): the deployment exists and its AppSpec deploys
+/// `function`:`alias` — from the baseline to the canary, when `versions`
 /// are given. A transient failure to read it is `Routing` (transient), for the state
 /// machine to retry; anything else is [`StepError::UnverifiedHook`].
 pub async fn verify_hook<D: Deployments>(
@@ -321,11 +321,6 @@ pub async fn verify_hook<D: Deployments>(
         Err(e) if e.is_transient() => return Err(StepError::Routing(e)),
         Err(e) => return Err(refuse(format!("GetDeployment: {e}"))),
     };
-    if let Some(status) = info.status.as_deref()
-        && matches!(status, "Succeeded" | "Failed" | "Stopped")
-    {
-        return Err(refuse(format!("the deployment has ended ({status})")));
-    }
     let text = info
         .app_spec
         .ok_or_else(|| refuse("the deployment carries no AppSpec".into()))?;
