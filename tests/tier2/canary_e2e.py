@@ -23,7 +23,13 @@ per-version metrics, so the generator writes what AWS Lambda would: Invocations,
 Duration under FunctionName + Resource (function:alias) + ExecutedVersion, one Duration
 value per invocation (fakecloud computes percentiles only from single values).
 
-Called by run.sh, which builds the code, starts fakecloud and cleans up. Needs boto3.
+The stacks are what `sam build` produced (.aws-sam/build, from infra/build-functions.sh),
+deployed with the real `sam deploy` pointed at fakecloud, which accepts its upload and change
+sets (substituted_build says what is checked and the one substitution: each function's host
+build for its arm64 bootstrap, since the stand-in runs bootstraps on this host).
+
+Called by run.sh, which builds the code, starts fakecloud and cleans up. Needs boto3 and
+PyYAML.
 """
 
 import argparse
@@ -31,8 +37,10 @@ import glob
 import io
 import json
 import os
+import platform
+import shutil
+import subprocess
 import random
-import re
 import sys
 import threading
 import time
@@ -41,7 +49,9 @@ from collections import Counter, defaultdict
 from datetime import datetime, timezone
 
 import boto3
+import yaml
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 ACCOUNT = "123456789012"
 
@@ -73,37 +83,129 @@ def zip_bytes(files):
 
 
 BINARIES = ("phase", "codedeploy-hook", "soak-check")
+ELF_MACHINES = {62: "x86_64", 183: "arm64"}  # e_machine: EM_X86_64, EM_AARCH64
 
 
-def packaged_template(repo, bucket):
-    """What `sam package` does for this template: every function's local `CodeUri: ../` ->
-    the zip of its `BuildProperties.Binary`, the state machine's DefinitionUri -> S3."""
-    text = open(os.path.join(repo, "infra", "template.yaml")).read()
-    out, binary, packaged = [], None, Counter()
-    for line in text.splitlines(keepends=True):
-        m = re.match(r"^\s*Type:\s*AWS::", line)
-        if m and not line.startswith(" " * 6):  # a new resource: forget the last Binary
-            binary = None
-        m = re.match(r"^\s*Binary:\s*(\S+)\s*$", line)
-        if m:
-            binary = m.group(1)
-        m = re.match(r"^(\s*)CodeUri:\s*\.\./\s*$", line)
-        if m:
-            if binary not in BINARIES:
-                sys.exit(f"template: `CodeUri: ../` of a function whose Binary is {binary!r}")
-            line = f"{m.group(1)}CodeUri: s3://{bucket}/{binary}.zip\n"
-            packaged[binary] += 1
-            binary = None
-        out.append(line)
-    text = "".join(out)
-    if set(packaged) != set(BINARIES):
-        sys.exit(f"template: expected functions built from {BINARIES}, found {dict(packaged)}")
-    pattern = re.compile(r"^(\s*)DefinitionUri:\s*statemachine/canary\.asl\.json\s*$", re.M)
-    text, n = pattern.subn(rf"\g<1>DefinitionUri: s3://{bucket}/canary.asl.json", text)
-    if n != 1:
-        sys.exit(f"template: expected one `DefinitionUri: statemachine/canary.asl.json`, found {n}")
-    log(f"packaged functions: {dict(packaged)}")
-    return text
+class CfnLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short-form intrinsics (`!Ref X` -> {"Ref": X}, `!Sub` ->
+    {"Fn::Sub": ...}, `!GetAtt A.B` -> {"Fn::GetAtt": ["A", "B"]})."""
+
+
+def _intrinsic(loader, suffix, node):
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    if suffix == "Ref":
+        return {"Ref": value}
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{suffix}": value}
+
+
+CfnLoader.add_multi_constructor("!", _intrinsic)
+
+
+def load_template(path):
+    with open(path) as f:
+        return yaml.load(f, Loader=CfnLoader)
+
+
+def elf_machine(path):
+    """The architecture an ELF executable is built for (None if it is not one)."""
+    with open(path, "rb") as f:
+        head = f.read(20)
+    if head[:4] != b"\x7fELF":
+        return None
+    order = "little" if head[5] == 1 else "big"
+    return ELF_MACHINES.get(int.from_bytes(head[18:20], order), f"e_machine {head[18:20].hex()}")
+
+
+def substituted_build(repo, build, functions, out):
+    """What `sam build` produced, copied to `out` with the one substitution tier 2 needs, and
+    the path of the copy's template, for `sam deploy`.
+
+    `build` is `sam build`'s output (.aws-sam/build): its template.yaml is infra/template.yaml
+    with each function's CodeUri pointing at the function's build directory (holding the arm64
+    `bootstrap` cargo-lambda built) and the state machine's DefinitionUri at the source
+    definition. The stand-in container CLI runs every bootstrap as a process on this x86_64
+    host, which cannot execute the arm64 build, so in the copy each build directory's
+    `bootstrap` is the host build of the same binary (BuildProperties.Binary) from
+    `functions`, and the DefinitionUri is the definition as fakecloud understands it
+    (fakecloud_definition); nothing else changes. Before that it checks that the built
+    template has the functions infra/template.yaml has, each a custom-runtime function
+    (Handler `bootstrap`, Runtime provided.al2023) for arm64 whose build directory holds an
+    arm64 `bootstrap`, and that each substitute is a host executable."""
+    built_path = os.path.join(build, "template.yaml")
+    if not os.path.isfile(built_path):
+        sys.exit(f"{built_path} is missing: tier 2 deploys what `sam build` produced; run "
+                 "infra/build-functions.sh (sam build) first")
+    built = load_template(built_path)
+    source = load_template(os.path.join(repo, "infra", "template.yaml"))
+
+    def serverless_functions(t):
+        return {k: r for k, r in t["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
+
+    fns, source_fns = serverless_functions(built), serverless_functions(source)
+    if set(fns) != set(source_fns):
+        sys.exit(f"{built_path}: functions {sorted(fns)}, but infra/template.yaml has "
+                 f"{sorted(source_fns)}; run infra/build-functions.sh again")
+    globals_fn = (built.get("Globals") or {}).get("Function") or {}
+    host = {"x86_64": "x86_64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+    os.makedirs(out)
+    used = set()
+    for name, r in sorted(fns.items()):
+        props = r["Properties"]
+        binary = (((source_fns[name].get("Metadata") or {}).get("BuildProperties") or {})
+                  .get("Binary"))
+        effective = {k: props.get(k, globals_fn.get(k)) for k in ("Handler", "Runtime", "Architectures")}
+        if binary not in BINARIES:
+            sys.exit(f"{name}: BuildProperties.Binary {binary!r}, expected one of {BINARIES}")
+        if effective != {"Handler": "bootstrap", "Runtime": "provided.al2023", "Architectures": ["arm64"]}:
+            sys.exit(f"{name}: built as {effective}; the substitute below is a custom-runtime "
+                     "`bootstrap` (Handler bootstrap, Runtime provided.al2023) of an arm64 build")
+        code_uri = props["CodeUri"]
+        if os.path.isabs(code_uri) or os.sep in os.path.normpath(code_uri):
+            sys.exit(f"{name}: CodeUri {code_uri!r} is not a directory of {build}")
+        code_dir = os.path.join(build, code_uri)
+        built_bootstrap = os.path.join(code_dir, "bootstrap")
+        if not os.path.isfile(built_bootstrap):
+            sys.exit(f"{name}: no {built_bootstrap}; run infra/build-functions.sh (sam build) first")
+        arch = elf_machine(built_bootstrap)
+        if arch != "arm64":
+            sys.exit(f"{name}: {built_bootstrap} is built for {arch}, the template says arm64")
+        substitute = os.path.join(functions, binary)
+        sub_arch = elf_machine(substitute)
+        if sub_arch != host:
+            sys.exit(f"{name}: the host build {substitute} is built for {sub_arch}, not {host}")
+        copy = os.path.join(out, code_uri)
+        if not os.path.isdir(copy):  # the two hooks share one build directory
+            shutil.copytree(code_dir, copy)
+            shutil.copy2(substitute, os.path.join(copy, "bootstrap"))
+        used.add(binary)
+        log(f"{name}: {code_dir} ({binary}; arm64 bootstrap {os.path.getsize(built_bootstrap)} "
+            f"bytes, deployed with the {host} build, {os.path.getsize(substitute)} bytes)")
+    if used != set(BINARIES):
+        sys.exit(f"template: expected functions built from {BINARIES}, found {sorted(used)}")
+
+    machines = [r for r in built["Resources"].values() if r["Type"] == "AWS::Serverless::StateMachine"]
+    if len(machines) != 1:
+        sys.exit(f"{built_path}: expected one state machine, found {len(machines)}")
+    definition = os.path.normpath(os.path.join(build, machines[0]["Properties"]["DefinitionUri"]))
+    expected = os.path.join(repo, "infra", "statemachine", "canary.asl.json")
+    if not os.path.samefile(definition, expected):
+        sys.exit(f"{built_path}: DefinitionUri is {definition}, expected {expected}")
+    with open(os.path.join(out, "canary.asl.json"), "wb") as f:
+        f.write(fakecloud_definition(open(definition).read()))
+    machines[0]["Properties"]["DefinitionUri"] = "canary.asl.json"
+    # sam build writes the template with every intrinsic in its long form (`Ref:`,
+    # `Fn::Sub:`), so it dumps back as the same template.
+    template = os.path.join(out, "template.yaml")
+    with open(template, "w") as f:
+        yaml.safe_dump(built, f, sort_keys=False, width=1000)
+    return template
 
 
 def fakecloud_definition(text):
@@ -133,25 +235,50 @@ def fakecloud_definition(text):
     return json.dumps(definition, indent=2).encode()
 
 
-def deploy(c, name, template, params):
-    log(f"deploying stack {name} ({', '.join(f'{k}={v}' for k, v in params.items() if k != 'HookCanaryConfig')})")
-    c["cloudformation"].create_stack(
-        StackName=name, TemplateBody=template,
-        Parameters=[{"ParameterKey": k, "ParameterValue": str(v)} for k, v in params.items()],
-        Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"])
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        s = c["cloudformation"].describe_stacks(StackName=name)["Stacks"][0]
-        if s["StackStatus"] == "CREATE_COMPLETE":
-            return {o["OutputKey"]: o["OutputValue"] for o in s.get("Outputs", [])}
-        if s["StackStatus"].endswith("FAILED") or "ROLLBACK" in s["StackStatus"]:
-            events = c["cloudformation"].describe_stack_events(StackName=name)["StackEvents"]
-            for e in events:
+def sam_deploy(c, sam, endpoint, region, name, template, bucket, params):
+    """`sam deploy` of the built template into fakecloud (AWS_ENDPOINT_URL): SAM zips each
+    function's directory and uploads it and the definition to the bucket, creates and executes
+    the change set and waits for the stack. Run outside the repository, so that its
+    samconfig.toml (the README's deploy settings) does not apply."""
+    log(f"sam deploy {name} ({', '.join(f'{k}={v}' for k, v in params.items() if k != 'HookCanaryConfig')})")
+    # Every value quoted, with its double quotes escaped: how --parameter-overrides takes a
+    # value with spaces, commas or quotes (the JSON config).
+    overrides = [f'{k}="{str(v).replace(chr(34), chr(92) + chr(34))}"' for k, v in params.items()]
+    env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, AWS_REGION=region, AWS_DEFAULT_REGION=region,
+               AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", SAM_CLI_TELEMETRY="0")
+    for k in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        env.pop(k, None)
+    cmd = [sam, "deploy", "--template-file", template, "--stack-name", name,
+           "--s3-bucket", bucket, "--s3-prefix", name, "--region", region,
+           "--capabilities", "CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND",
+           "--no-confirm-changeset", "--no-fail-on-empty-changeset", "--no-progressbar",
+           "--parameter-overrides", *overrides]
+    started = time.time()
+    logfile = os.path.join(os.path.dirname(template), f"sam-deploy-{name}.log")
+    with open(logfile, "w") as out:
+        rc = subprocess.run(cmd, cwd=os.path.dirname(template), env=env, stdout=out,
+                            stderr=subprocess.STDOUT, timeout=600).returncode
+    lines = open(logfile, errors="replace").read().splitlines()
+    stacks = []
+    try:
+        stacks = c["cloudformation"].describe_stacks(StackName=name)["Stacks"]
+    except ClientError:
+        pass
+    status = stacks[0]["StackStatus"] if stacks else "missing"
+    if rc != 0 or status != "CREATE_COMPLETE":
+        for line in lines[-40:]:
+            log(f"  sam: {line}")
+        if stacks:
+            for e in c["cloudformation"].describe_stack_events(StackName=name)["StackEvents"]:
                 if "FAILED" in e.get("ResourceStatus", ""):
                     log(f"  {e['LogicalResourceId']}: {e.get('ResourceStatusReason')}")
-            sys.exit(f"stack {name}: {s['StackStatus']}")
-        time.sleep(1)
-    sys.exit(f"stack {name} not created within 300 s")
+        sys.exit(f"stack {name}: sam deploy exited {rc}, stack {status} (log: {logfile})")
+    got = {p["ParameterKey"]: p["ParameterValue"] for p in stacks[0].get("Parameters", [])}
+    wrong = [k for k, v in params.items() if got.get(k) != str(v)]
+    if wrong:
+        sys.exit(f"stack {name}: sam deploy passed other values for {wrong} than given")
+    log(f"  stack {name} {status} in {time.time() - started:.0f} s")
+    return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
 
 
 def create_target(c, name, alias, role_arn, code, v1_env, v2_env):
@@ -453,6 +580,8 @@ def main():
     p.add_argument("--repo", required=True)
     p.add_argument("--functions", required=True,
                    help="directory with host builds of " + ", ".join(BINARIES))
+    p.add_argument("--build", help="`sam build` output to deploy (default: REPO/.aws-sam/build)")
+    p.add_argument("--sam", default="sam", help="the SAM CLI (infra/tools.sh installs the pinned one)")
     p.add_argument("--alias", default="live")
     p.add_argument("--rps", type=float, default=8.0, help="invocations per second per target")
     p.add_argument("--first-weight", type=float, default=20.0)
@@ -481,12 +610,8 @@ def main():
     t0 = time.time()
     bucket = "canary-gate-tier2-artifacts"
     c["s3"].create_bucket(Bucket=bucket)
-    for b in BINARIES:
-        code = open(os.path.join(a.functions, b), "rb").read()
-        c["s3"].put_object(Bucket=bucket, Key=f"{b}.zip", Body=zip_bytes({"bootstrap": (code, 0o755)}))
-    c["s3"].put_object(Bucket=bucket, Key="canary.asl.json", Body=fakecloud_definition(
-        open(os.path.join(a.repo, "infra", "statemachine", "canary.asl.json")).read()))
-    template = packaged_template(a.repo, bucket)
+    template = substituted_build(a.repo, a.build or os.path.join(a.repo, ".aws-sam", "build"),
+                                 a.functions, os.path.join(a.artifacts or a.functions, "sam-build"))
 
     role = c["iam"].create_role(RoleName="orders-api-role", AssumeRolePolicyDocument=json.dumps({
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
@@ -510,7 +635,7 @@ def main():
             hook_config = canary_config(a.repo, fn, a.alias, None, None, a)
             del hook_config["target"]
             params["HookCanaryConfig"] = json.dumps(hook_config, separators=(",", ":"))
-        outputs = deploy(c, f"canary-gate-{case}", template, params)
+        outputs = sam_deploy(c, a.sam, a.endpoint, a.region, f"canary-gate-{case}", template, bucket, params)
         v1, v2 = create_target(c, fn, a.alias, role, target_code, baseline, v2_env)
         queue = sqs_subscription(c, outputs["NotificationTopicArn"], f"canary-gate-{case}-notifications")
         hook = codedeploy_deployment(c, fn, a.alias, role, v1, v2)

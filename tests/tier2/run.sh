@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Tier 2: the SAM stack deployed into fakecloud, whose Step Functions invoke our real phase
-# function. Builds the stack's functions for this host, starts fakecloud on 127.0.0.1 (a free
+# function. Deploys what `sam build` produced (.aws-sam/build, from infra/build-functions.sh,
+# which .ci/run runs first) with the pinned SAM CLI's `sam deploy`, each function's host
+# build in place of its arm64 bootstrap (the stand-in runs bootstraps on this host).
+# Builds the stack's functions for this host, starts fakecloud on 127.0.0.1 (a free
 # port) with the container-CLI stand-in, runs canary_e2e.py (one canary started by the
 # BeforeAllowTraffic hook, promoted, checked by AfterAllowTraffic and rolled back by the
 # scheduled soak check; one rolled back), and stops fakecloud and every process it started,
@@ -18,20 +21,35 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$(pwd)
 here="$repo/tests/tier2"
+total_start=$(date +%s)
+
+built="$repo/.aws-sam/build/template.yaml"
+if [ ! -f "$built" ]; then
+    echo "$built is missing: tier 2 deploys what \`sam build\` produced; run infra/build-functions.sh first" >&2
+    exit 1
+fi
 
 python3 -c 'import boto3' 2>/dev/null || {
     echo "installing boto3 (the test driver's AWS client)"
     python3 -m pip install --quiet --disable-pip-version-check 'boto3==1.43.11'
 }
+python3 -c 'import yaml' 2>/dev/null || {
+    echo "installing PyYAML (the driver reads the built template)"
+    python3 -m pip install --quiet --disable-pip-version-check 'PyYAML==6.0.3'
+}
+
+# The pinned SAM CLI (infra/tools.sh; build-functions.sh installed it for sam build).
+sam="$(bash "$repo/infra/tools.sh" sam | tail -n 1)/sam"
 
 fakecloud="${FAKECLOUD_BIN:-}"
 if [ -z "$fakecloud" ]; then
     fakecloud=$("$here/install-fakecloud.sh" | tail -n 1)
 fi
 
-# The stack's functions for this host (deployments use arm64 builds; the stand-in runs each
+# The stack's functions for this host (sam build's are arm64; the stand-in runs each
 # bootstrap as a local process, so it has to be native here): phase, codedeploy-hook (the
-# BeforeAllowTraffic and AfterAllowTraffic functions) and soak-check.
+# BeforeAllowTraffic and AfterAllowTraffic functions) and soak-check. canary_e2e.py puts
+# them into the zips of the built functions' directories in place of the arm64 bootstraps.
 profile="${PHASE_PROFILE:-dev}"
 binaries="phase codedeploy-hook soak-check"
 build_start=$(date +%s)
@@ -97,7 +115,8 @@ run_start=$(date +%s)
 # In the background with `wait`, so that a TERM to this script is handled at once (bash runs
 # traps only after a foreground command ends).
 python3 "$here/canary_e2e.py" --endpoint "http://127.0.0.1:$port" --repo "$repo" \
-    --functions "$work/functions" --artifacts "$work" "$@" &
+    --functions "$work/functions" --build "$repo/.aws-sam/build" --sam "$sam" --artifacts "$work" "$@" &
 driver_pid=$!
 wait "$driver_pid"
 echo "tier 2 run took $(( $(date +%s) - run_start )) s"
+echo "tier 2 took $(( $(date +%s) - total_start )) s in all (fakecloud install if any, host builds and start included)"
