@@ -304,7 +304,7 @@ pub fn render_text(r: &super::model::CanaryReport) -> String {
 fn whole_text(r: &super::model::CanaryReport) -> String {
     let mut out = format!("canary-gate: {} — {}\n\n", r.title, r.verdict());
     if let Some(d) = &r.latest {
-        out.push_str(&render_decision_text(&r.config, d));
+        out.push_str(&decision_text(&r.config, d));
     }
     if r.timeline.len() > 1 || r.latest.is_none() {
         let _ = writeln!(out, "\nTIMELINE:");
