@@ -16,6 +16,11 @@ Faults
              with `after` it is forwarded first (a publish is delivered, a write lands)
              and only the answer never comes.
   stall      the headers and half of moto's body are sent, then nothing.
+  kill       the request is forwarded (a write lands) and then the process that sent it is
+             killed (SIGKILL) before it gets the answer: a Lambda function dying after its
+             write. The caller is found through /proc (Linux: the process owning the
+             connection's client socket); `GET /__faults/calls` lists the kills under
+             `killed`.
   get-metric-data rewrites of moto's real GetMetricData answer (query protocol, XML):
   partial    the chosen queries' `StatusCode` becomes `PartialData`; with `next_token` a
              `NextToken` is added too (the follow-up request is forwarded like any other).
@@ -25,7 +30,8 @@ Faults
 
 A rule matches an operation (`op`: `GetMetricData`, `GetAlias`, `UpdateAlias`, `Publish`, …
 or `*`) and fires at chosen call numbers of that operation (`calls`: [1, 2], 1-based, counted
-per rule) or at a `rate` (0..1, with `seed`). GetMetricData rewrites choose queries by
+per rule), at a `rate` (0..1, with `seed`), or at every call for `for_seconds` from the first
+call the rule sees (an outage that lasts, then clears). GetMetricData rewrites choose queries by
 `metric` (MetricName) and optionally `dimension` ("Name=Value") in the request.
 
 Alias revisions (`--alias-revisions`): the proxy keeps each alias's `RevisionId` as AWS does,
@@ -46,6 +52,7 @@ import json
 import os
 import random
 import re
+import signal
 import socket
 import struct
 import sys
@@ -69,6 +76,7 @@ def set_rules(rules):
         STATE["calls"] = {}
         STATE["fired"] = {}
         STATE["rng"] = {i: random.Random(r.get("seed", 1)) for i, r in enumerate(rules)}
+        STATE["first"] = {}
 
 
 def protocol(headers):
@@ -108,6 +116,9 @@ def matching_rule(op):
                 continue
             if "calls" in rule:
                 hit = n in rule["calls"]
+            elif "for_seconds" in rule:
+                first = STATE.setdefault("first", {}).setdefault(i, time.monotonic())
+                hit = time.monotonic() - first < float(rule["for_seconds"])
             else:
                 hit = STATE["rng"][i].random() < float(rule.get("rate", 1.0))
             if hit:
@@ -199,6 +210,31 @@ def rewrite_metric_data(rule, request_body, xml):
     return xml
 
 
+def client_pid(port):
+    """The process (other than this one) owning the TCP socket whose local port is `port` on
+    this host: the client at the other end of one of our connections. None if not found."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = open(table).read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            f = row.split()
+            if int(f[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f"socket:[{f[9]}]")
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                if os.readlink(f"/proc/{pid}/fd/{fd}") in inodes:
+                    return int(pid)
+        except OSError:
+            continue
+    return None
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -262,6 +298,15 @@ class Handler(BaseHTTPRequestHandler):
         if rule and rule.get("after") and fault in ("status", "reset", "hang"):
             # The request reaches the emulator (a write lands); only its answer is lost.
             self.forward(body)
+        if fault == "kill":
+            self.forward(body)
+            pid = client_pid(self.client_address[1])
+            if pid is not None:
+                os.kill(pid, signal.SIGKILL)
+            with LOCK:
+                STATE.setdefault("killed", []).append({"op": op, "pid": pid})
+            self.close_connection = True
+            return None
         if fault == "throttle":
             return self.send(*throttle(rule, proto))
         if fault == "status":
@@ -299,7 +344,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(200, {"Content-Type": "application/json"}, b"{}")
         if self.path == "/__faults/calls":
             with LOCK:
-                data = json.dumps(STATE["calls"]).encode()
+                data = json.dumps(dict(STATE["calls"], killed=STATE.get("killed", []))).encode()
             return self.send(200, {"Content-Type": "application/json"}, data)
         return self.send(404, {}, b"")
 

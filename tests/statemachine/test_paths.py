@@ -319,6 +319,22 @@ class StateMachinePaths(unittest.TestCase):
         analyse = [t for t in scheduled(events) if t[0] == "Analyse"]
         self.assertEqual(analyse[0][2], analyse[1][2], "the retry sends the same look")
 
+    def test_died_after_writing(self):
+        rec, events = self.check("died-after-writing", START + LOOK * 6 + PROMOTED)
+        # Both deaths were retried inside their state, with the event the first attempt got.
+        tasks = scheduled(events)
+        self.assertEqual(tasks[0], tasks[1], "Initialise retried with the same start")
+        analyse = [t for t in tasks if t[0] == "Analyse"]
+        self.assertEqual(analyse[1], analyse[2], "the look that died is retried as it was")
+        failed = [e["taskFailedEventDetails"]["error"] for e in events if e["type"] == "TaskFailed"]
+        self.assertEqual(failed, ["Runtime.ExitError", "Sandbox.Timedout"])
+
+    def test_errors_stop_reporting(self):
+        rec, events = self.check("errors-stop-reporting", START + LOOK * 10 + ROLLED_BACK)
+        actions = [s["response"]["action"] for s in rec["steps"] if s["state"] == "Analyse"]
+        self.assertNotIn("advance", actions)
+        self.assertNotIn("promote", actions)
+
     def test_error_rollback(self):
         self.check("error-rollback", START + LOOK + HOLD_ON_ERROR * 6 + ROLLED_BACK)
 

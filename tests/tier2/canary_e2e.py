@@ -16,6 +16,12 @@ promotion the generator makes the promoted version regress, and the stack's soak
 function, fired by fakecloud's EventBridge schedule, must roll the alias back to version 1
 and notify (`stage=post_promotion_soak`).
 
+Faults, through tests/faults/proxy.py between a stack's phase function and fakecloud: the
+healthy canary's phase process is killed right after its first two UpdateAlias calls landed
+(it must be promoted all the same, with no write twice); the regressed canary's CloudWatch
+throttles every GetMetricData for 10 minutes and its SNS never answers a Publish (it must
+be held, then rolled back by its own steps).
+
 Each canary has its own stack (template parameters TargetFunctionName/TargetAlias), as a
 deployment per target would. A traffic generator invokes both aliases; fakecloud splits
 traffic by the alias weights and reports the version that ran. fakecloud records no
@@ -573,6 +579,46 @@ def evidence(execution):
                           for k, v in (seq.get("metrics") or {}).items()}}
 
 
+class FaultProxy:
+    """`tests/faults/proxy.py` between one stack's phase function and fakecloud, with `rules`
+    (e.g. kill the function's process, SIGKILL through /proc, right after chosen `UpdateAlias`
+    calls reached fakecloud: a phase function that dies after its write landed)."""
+
+    def __init__(self, repo, upstream, rules):
+        import signal
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+
+        def die_with_parent():
+            try:
+                import ctypes
+                ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
+            except Exception:
+                pass
+
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.join(repo, "tests", "faults", "proxy.py"), "--port", str(self.port),
+             "--upstream", upstream, "--rules", json.dumps(rules)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+        self.proc.stdout.readline()  # "fault proxy on ...": listening
+
+    def calls(self):
+        import urllib.request
+        with urllib.request.urlopen(self.url + "/__faults/calls", timeout=5) as r:
+            return json.loads(r.read())
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+DEATHS = ("Runtime.ExitError", "Lambda.Unknown", "Sandbox.Timedout")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--endpoint", required=True)
@@ -604,6 +650,16 @@ def main():
     p.add_argument("--soak-slack", type=int, default=60,
                    help="seconds to wait for the scheduled rollback beyond the expected time")
     p.add_argument("--artifacts", help="directory for the executions' histories")
+    p.add_argument("--endpoints-file",
+                   help="the file fake-container-cli.py reads ($FAKE_CONTAINER_ENDPOINTS) to send a "
+                        "function's AWS calls elsewhere; needed for --kill-after-writes")
+    p.add_argument("--kill-after-writes", default="1,2",
+                   help="the hook case's phase function is killed right after these UpdateAlias calls "
+                        "(1: the start's, 2: the first advance; '' for none)")
+    p.add_argument("--regressed-outage-seconds", type=int, default=600,
+                   help="the regressed case's phase function: every GetMetricData throttled for this "
+                        "long from its first call, and every SNS Publish delivered without an answer "
+                        "(0: no faults)")
     a = p.parse_args()
 
     c = clients(a.endpoint, a.region)
@@ -640,6 +696,26 @@ def main():
         queue = sqs_subscription(c, outputs["NotificationTopicArn"], f"canary-gate-{case}-notifications")
         hook = codedeploy_deployment(c, fn, a.alias, role, v1, v2)
         cases[case] = dict(fn=fn, outputs=outputs, v1=v1, v2=v2, queue=queue, hook=hook)
+    killer, outage, routes = None, None, {}
+    kills = [int(n) for n in a.kill_after_writes.split(",") if n.strip()]
+    if hook_case and kills and a.endpoints_file:
+        killer = FaultProxy(a.repo, a.endpoint, [{"op": "UpdateAlias", "fault": "kill", "calls": kills}])
+        phase = cases[hook_case]["outputs"]["PhaseFunctionArn"].split(":")[6]
+        routes[phase] = killer.url
+        log(f"{hook_case}: {phase} calls AWS through the fault proxy {killer.url}, which kills it "
+            f"right after UpdateAlias calls {kills}")
+    if "regressed" in cases and a.regressed_outage_seconds > 0 and a.endpoints_file:
+        outage = FaultProxy(a.repo, a.endpoint, [
+            {"op": "GetMetricData", "fault": "throttle", "for_seconds": a.regressed_outage_seconds},
+            {"op": "Publish", "fault": "hang", "after": True, "seconds": 60, "rate": 1.0},
+        ])
+        phase = cases["regressed"]["outputs"]["PhaseFunctionArn"].split(":")[6]
+        routes[phase] = outage.url
+        log(f"regressed: {phase} calls AWS through the fault proxy {outage.url}: CloudWatch throttles "
+            f"every GetMetricData for {a.regressed_outage_seconds} s, SNS delivers every Publish and never answers")
+    if routes:
+        with open(a.endpoints_file, "w") as f:
+            json.dump(routes, f)
     log(f"set-up took {time.time() - t0:.0f} s")
 
     traffic = Traffic(c, [cases[k]["fn"] for k in cases], a.alias, a.rps, flush_seconds=2)
@@ -786,6 +862,20 @@ def main():
         # report fails, which would end the execution in `Failed` instead.
         check(any(line.startswith("Promoted (promote:") for line in h.get("lines", [])),
               f"healthy canary: the finish step reported Succeeded to CodeDeploy deployment {h['hook']['deploymentId']}")
+        if killer:
+            seen = killer.calls()
+            killed = seen.get("killed", [])
+            check(len(killed) == len(kills) and all(k.get("pid") for k in killed),
+                  f"healthy canary: the phase function's process was killed after UpdateAlias calls {kills} "
+                  f"(kills: {killed})")
+            died = [line for line in h.get("lines", []) if any(f"[failed: {d}" in line for d in DEATHS)]
+            check(len(died) == len(kills) and died[0].startswith("Initialise")
+                  and all(line.startswith(("Initialise", "Analyse")) for line in died),
+                  f"healthy canary: each death was retried in its own state ({[line.split(' [')[0] for line in died]})")
+            # start, advance, promotion: each written once, though two of them died after writing.
+            check(seen.get("UpdateAlias") == 3,
+                  f"healthy canary: 3 alias writes through the proxy, none repeated (saw {seen.get('UpdateAlias')})")
+            killer.stop()
         msgs, duplicates, without_id = drain(c, h["queue"])
         check(without_id == 0, f"healthy canary: every notification carries a notification_id ({without_id} without)")
         if duplicates:
@@ -831,6 +921,17 @@ def main():
               f"regressed canary: the canary version took traffic {dict(traffic.seen[r['fn']])}")
         check(any(line.startswith("RolledBack (rollback:") for line in r.get("lines", [])),
               f"regressed canary: the finish step reported Failed to CodeDeploy deployment {r['hook']['deploymentId']}")
+        if outage:
+            lines = r.get("lines", [])
+            throttled = [line for line in lines if line.startswith("Analyse") and "[failed: Transient" in line]
+            held = [line for line in lines if line.startswith("HoldOnError")]
+            log(f"    outage: {len(throttled)} look(s) failed Transient, {len(held)} HoldOnError; "
+                f"proxy calls {outage.calls()}; delivery failures in the last state: "
+                f"{len((r.get('last_state') or {}).get('delivery_failures') or [])}")
+            check(throttled and held and not any("LastResort" in line for line in lines),
+                  f"regressed canary: during the {a.regressed_outage_seconds} s CloudWatch outage the looks failed "
+                  f"and were held ({len(held)} HoldOnError), then the canary was judged and rolled back by its own steps")
+            outage.stop()
         msgs, duplicates, without_id = drain(c, r["queue"])
         check(without_id == 0, f"regressed canary: every notification carries a notification_id ({without_id} without)")
         if duplicates:

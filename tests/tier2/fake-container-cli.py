@@ -37,7 +37,9 @@ The server a "container" runs (`serve ID`, its own session and process group) li
   POST /2018-06-01/runtime/invocation/ID/error        here)
   POST /2018-06-01/runtime/init/error
 
-The bootstrap starts at `start` and is restarted for the next invocation if it exits. Its
+The bootstrap starts at `start` and is restarted for the next invocation if it exits.
+$FAKE_CONTAINER_ENDPOINTS may name a JSON file {"part of a function name": "http://..."}
+that gives matching functions another AWS_ENDPOINT_URL (a fault proxy in front of fakecloud). Its
 environment is the container's, with the host aliases fakecloud gives containers
 (host.containers.internal, host.docker.internal) replaced by 127.0.0.1 since the process
 runs on the host. The server exits, killing the bootstrap, when fakecloud (the process that
@@ -61,6 +63,7 @@ import threading
 import time
 import uuid
 import queue
+import select
 
 HOST_ALIASES = ("host.containers.internal", "host.docker.internal")
 STATE = os.environ.get("FAKE_CONTAINER_STATE") or os.path.join(
@@ -351,6 +354,8 @@ class Container:
         self.proc = None
         self.stopping = False
         self.timeout = int(self.cfg["env"].get("AWS_LAMBDA_FUNCTION_TIMEOUT", "900"))
+        self.spawns = queue.Queue()
+        threading.Thread(target=self.spawner, daemon=True).start()
 
     def env(self):
         env = {}
@@ -358,6 +363,18 @@ class Container:
             for alias in HOST_ALIASES:
                 v = v.replace(alias, "127.0.0.1")
             env[k] = v
+        # A test may send one function's AWS calls elsewhere (a fault proxy): the JSON file
+        # named by $FAKE_CONTAINER_ENDPOINTS maps a part of a function name to an endpoint,
+        # read each time the bootstrap starts.
+        try:
+            with open(os.environ.get("FAKE_CONTAINER_ENDPOINTS", "")) as f:
+                overrides = json.load(f)
+        except (OSError, ValueError):
+            overrides = {}
+        name = env.get("AWS_LAMBDA_FUNCTION_NAME", "")
+        for part, endpoint in overrides.items():
+            if part and part in name:
+                env["AWS_ENDPOINT_URL"] = endpoint
         task = os.path.join(self.root, "var", "task")
         env.update({
             "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{self.cfg['port']}",
@@ -385,13 +402,30 @@ class Container:
             if path is None:
                 raise RuntimeError("no bootstrap in /var/runtime or /var/task")
             os.chmod(path, os.stat(path).st_mode | 0o111)
-            log = open(os.path.join(cdir(self.cid), "bootstrap.log"), "ab")
-            self.proc = subprocess.Popen(
-                [path], cwd=os.path.dirname(path), env=self.env(), stdin=subprocess.DEVNULL,
-                stdout=log, stderr=log, preexec_fn=die_with_parent,
-            )
-            log.close()
+            # Started by the spawner thread, which lives as long as this server: the kernel
+            # sends PR_SET_PDEATHSIG's signal when the *thread* that forked the child ends, so
+            # a bootstrap restarted from a request's thread would die with that request.
+            done = {"event": threading.Event()}
+            self.spawns.put((path, done))
+            done["event"].wait()
+            if "error" in done:
+                raise done["error"]
+            self.proc = done["proc"]
             threading.Thread(target=self.watch, args=(self.proc,), daemon=True).start()
+
+    def spawner(self):
+        while True:
+            path, done = self.spawns.get()
+            try:
+                log = open(os.path.join(cdir(self.cid), "bootstrap.log"), "ab")
+                done["proc"] = subprocess.Popen(
+                    [path], cwd=os.path.dirname(path), env=self.env(), stdin=subprocess.DEVNULL,
+                    stdout=log, stderr=log, preexec_fn=die_with_parent,
+                )
+                log.close()
+            except Exception as e:  # noqa: BLE001 - handed to the thread that asked
+                done["error"] = e
+            done["event"].set()
 
     def watch(self, proc):
         code = proc.wait()
@@ -435,19 +469,31 @@ class Container:
                 }).encode()
         return inv.result
 
-    def next(self):
+    def next(self, alive):
+        """The next invocation for the runtime polling through a connection for which
+        `alive()` holds. A poll left by a runtime that died (its connection closed) takes
+        nothing, so no invocation is handed to a dead process."""
         while True:
             try:
                 inv = self.pending.get(timeout=1)
             except queue.Empty:
-                if self.stopping:
+                if self.stopping or not alive():
                     return None
                 continue
             if inv.cancelled:
                 continue
+            if not alive():
+                self.pending.put(inv)
+                return None
             with self.lock:
                 self.inflight[inv.id] = inv
             return inv
+
+    def requeue(self, inv):
+        """An invocation whose hand-over failed goes back to the queue."""
+        with self.lock:
+            self.inflight.pop(inv.id, None)
+        self.pending.put(inv)
 
     def finish(self, req_id, status, body):
         with self.lock:
@@ -467,6 +513,16 @@ class Container:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def connected(sock):
+    """Whether the peer of an idle connection (a runtime waiting for its next event, which
+    sends nothing meanwhile) is still there: readable with nothing to read is its close."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        return not readable or sock.recv(1, socket.MSG_PEEK) != b""
+    except OSError:
+        return False
 
 
 def die_with_parent():
@@ -500,20 +556,27 @@ def make_handler(c):
 
         def do_GET(self):
             if self.path == "/2018-06-01/runtime/invocation/next":
-                inv = c.next()
+                inv = c.next(lambda: connected(self.connection))
                 if inv is None:
-                    return self.reply(503, b'{"errorType":"ShuttingDown"}')
+                    try:
+                        return self.reply(503, b'{"errorType":"ShuttingDown"}')
+                    except OSError:
+                        return None
                 env = c.cfg["env"]
                 region = env.get("AWS_REGION", "us-east-1")
                 name = env.get("AWS_LAMBDA_FUNCTION_NAME", "function")
                 arn = f"arn:aws:lambda:{region}:123456789012:function:{name}"
                 deadline = int((time.time() + c.timeout) * 1000)
-                return self.reply(200, inv.body, {
-                    "Lambda-Runtime-Aws-Request-Id": inv.id,
-                    "Lambda-Runtime-Deadline-Ms": str(deadline),
-                    "Lambda-Runtime-Invoked-Function-Arn": arn,
-                    "Lambda-Runtime-Trace-Id": f"Root=1-{int(time.time()):08x}-{inv.id.replace('-', '')[:24]};Sampled=0",
-                })
+                try:
+                    return self.reply(200, inv.body, {
+                        "Lambda-Runtime-Aws-Request-Id": inv.id,
+                        "Lambda-Runtime-Deadline-Ms": str(deadline),
+                        "Lambda-Runtime-Invoked-Function-Arn": arn,
+                        "Lambda-Runtime-Trace-Id": f"Root=1-{int(time.time()):08x}-{inv.id.replace('-', '')[:24]};Sampled=0",
+                    })
+                except OSError:
+                    c.requeue(inv)  # the runtime went away while it was handed over
+                    return None
             self.reply(404, b'{"errorType":"NotFound"}')
 
         def do_POST(self):

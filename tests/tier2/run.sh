@@ -97,7 +97,8 @@ trap 'exit 143' TERM
 # Start fakecloud on a port the OS picks, on loopback only, with a clean FAKECLOUD_* set
 # (no SMTP, DNS or link-local listeners).
 unset $(env | sed -n 's/^\(FAKECLOUD_[A-Z0-9_]*\)=.*/\1/p')
-FAKECLOUD_CONTAINER_CLI="$here/fake-container-cli.py" \
+echo '{}' > "$work/endpoints.json"
+FAKECLOUD_CONTAINER_CLI="$here/fake-container-cli.py" FAKE_CONTAINER_ENDPOINTS="$work/endpoints.json" \
     "$fakecloud" --addr 127.0.0.1:0 --log-level "${FAKECLOUD_LOG:-info}" \
     > "$work/fakecloud.out" 2> "$work/fakecloud.log" &
 fakecloud_pid=$!
@@ -115,7 +116,7 @@ run_start=$(date +%s)
 # In the background with `wait`, so that a TERM to this script is handled at once (bash runs
 # traps only after a foreground command ends).
 python3 "$here/canary_e2e.py" --endpoint "http://127.0.0.1:$port" --repo "$repo" \
-    --functions "$work/functions" --build "$repo/.aws-sam/build" --sam "$sam" --artifacts "$work" "$@" &
+    --functions "$work/functions" --build "$repo/.aws-sam/build" --sam "$sam" --artifacts "$work" --endpoints-file "$work/endpoints.json" "$@" &
 driver_pid=$!
 wait "$driver_pid"
 echo "tier 2 run took $(( $(date +%s) - run_start )) s"

@@ -80,6 +80,10 @@ pub struct Execution {
     /// `None` (a canary run without an execution id): no hold is written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+    /// Until when the last hold this execution knows it wrote runs: a hold of its own with
+    /// another end is a write of its own whose answer never arrived.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_until: Option<i64>,
 }
 
 /// What a step returns to the state machine.
@@ -308,6 +312,23 @@ impl Execution {
             Some(o) => Claim::Set(AliasClaim::release(o)),
             None => Claim::Unchanged,
         }
+    }
+
+    /// Remembers a claim this execution has just written.
+    pub fn written(&mut self, claim: &Claim) {
+        if let Claim::Set(c) = claim {
+            self.held_until = c.until_epoch;
+        }
+    }
+
+    /// Whether the alias carries a claim of this execution other than the last one it knows
+    /// it wrote: a write of its own that landed after this state was made (an attempt that
+    /// died before answering). A change of routing that left the description alone is
+    /// someone else's.
+    pub fn lost_own_write(&self, alias: &AliasState) -> bool {
+        self.owner.is_some()
+            && self.wrote(alias)
+            && alias.claim.as_ref().map(|c| c.until_epoch) != Some(self.held_until)
     }
 
     /// Whether the alias's claim says its last write was this execution's (always, for an

@@ -176,11 +176,13 @@ pub async fn start_for<R: TrafficRouter>(
         last_decision: None,
         delivery_failures: Vec::new(),
         owner,
+        held_until: None,
     };
     if let Some(claim) = &alias.claim {
         if exec.owner.is_some() && exec.wrote(&alias) {
             if claim.holds_at(now_epoch) && routes_as(&alias, &target, weight) {
                 // Our own start, retried after its write landed.
+                exec.held_until = claim.until_epoch;
                 return Ok(exec);
             }
             return Err(StepError::AliasConflict {
@@ -218,6 +220,7 @@ pub async fn start_for<R: TrafficRouter>(
     let claim = exec.hold(now_epoch);
     let after = apply_weight(router, &target, weight, &alias.revision_id, &claim).await?;
     exec.alias_revision = after.revision_id;
+    exec.written(&claim);
     Ok(exec)
 }
 
@@ -336,27 +339,51 @@ where
         phase_complete: exec.run.phase_complete(&exec.config, at),
         routed: true,
     });
-    let (decision, _) = exec.run.look(&exec.config, at, &input);
+    let (mut decision, _) = exec.run.look(&exec.config, at, &input);
     exec.error_since = None;
     exec.last_look_epoch = Some(now_epoch);
     if let Some((latest, _)) = &sequential {
         exec.data_through_epoch = Some(latest.through.unwrap_or(now_epoch));
     }
-    let awaiting_approval = decision.requires_approval;
+    let mut awaiting_approval = decision.requires_approval;
     if let Some(conflict) = conflict {
         let writes = !awaiting_approval
             && matches!(
                 decision.action,
                 Action::Advance | Action::Promote | Action::Rollback
             );
-        if !writes
-            || !routes_as(&alias, &target, exec.run.weight(&exec.config))
-            || !exec.wrote(&alias)
-        {
+        let decided = exec.run.weight(&exec.config);
+        if writes && routes_as(&alias, &target, decided) && exec.wrote(&alias) {
+            // Our own write: carry on from it without writing again.
+            exec.alias_revision = alias.revision_id.clone();
+            exec.held_until = alias.claim.as_ref().and_then(|c| c.until_epoch);
+        } else if exec.lost_own_write(&alias) {
+            // The alias was last written by this execution (its claim says so), by an
+            // attempt whose answer never reached the state machine, and this look decides
+            // otherwise: rather than guess which of the two is current, roll back — from the
+            // revision just read, with this execution's release. A canary is never left
+            // holding traffic that no decision accounts for.
+            let found = alias.weight_of(&target.canary_version);
+            let after = router
+                .rollback(&target, &alias.revision_id, &exec.release())
+                .await
+                .map_err(StepError::Routing)?;
+            exec.run.apply_action(Action::Rollback, at, 0);
+            exec.alias_revision = after.revision_id;
+            decision.reason = format!(
+                "rolled back: the alias routes {found}% to version {} as an earlier attempt of this execution left it (revision {}), not {decided}% as this look decided ({}: {})",
+                target.canary_version,
+                alias.revision_id,
+                decision.action.as_str(),
+                decision.reason
+            );
+            decision.action = Action::Rollback;
+            decision.next_weight = 0.0;
+            decision.requires_approval = false;
+            awaiting_approval = false;
+        } else {
             return Err(conflict);
         }
-        // Our own write: carry on from it without writing again.
-        exec.alias_revision = alias.revision_id.clone();
     } else if !awaiting_approval {
         apply(&mut exec, &target, &decision, &alias, now_epoch, router).await?;
     }
@@ -408,7 +435,9 @@ async fn apply<R: TrafficRouter>(
             .map_err(StepError::Routing)?,
         Action::Advance => {
             let claim = exec.hold(now_epoch);
-            apply_weight(router, target, d.next_weight, revision, &claim).await?
+            let after = apply_weight(router, target, d.next_weight, revision, &claim).await?;
+            exec.written(&claim);
+            after
         }
         Action::Continue | Action::Extend | Action::Hold => return Ok(()),
     };
@@ -454,6 +483,7 @@ pub async fn apply_approved<R: TrafficRouter>(
             && exec.wrote(&alias)
         {
             // Our own write, retried: carry on from it.
+            after.held_until = alias.claim.as_ref().and_then(|c| c.until_epoch);
             after.alias_revision = alias.revision_id;
             return Ok(after);
         }
@@ -497,6 +527,7 @@ async fn write_override<R: TrafficRouter>(
             let claim = exec.hold(now_epoch);
             let after = apply_weight(router, target, weight, revision, &claim).await?;
             exec.alias_revision = after.revision_id;
+            exec.written(&claim);
             return Ok(exec);
         }
         Action::Continue | Action::Extend | Action::Hold => return Ok(exec),

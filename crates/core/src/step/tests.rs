@@ -645,6 +645,39 @@ fn a_look_does_not_take_another_canarys_identical_write_for_its_own() {
 }
 
 #[test]
+fn a_look_that_decides_otherwise_than_its_own_lost_write_rolls_back() {
+    // An attempt of this execution advanced the alias to 25 % and died before answering;
+    // the state machine caught the crash (HoldOnError) and the next look, with the state from
+    // before the lost write, decides to continue at 5 %. The alias is this execution's (its
+    // hold says so), so it is neither someone else's change (a Conflict would stop
+    // monitoring a split) nor to be guessed at: the look rolls back.
+    let s = sim(Scenario::healthy(50.0));
+    let exec = start_as(RUN_A, config(), 0, &s).expect("starts");
+    let t = config().target.expect("target");
+    let rev = s.alias().revision_id;
+    ready(s.set_canary_weight(&t, 25.0, &rev, &exec.hold(30))).expect("lost write");
+    let lost = s.alias();
+    s.run_until(60);
+    let out = ready(look(exec, 60, &s, &s, &s)).expect("the look answers");
+    assert_eq!(out.action, Action::Rollback);
+    assert_eq!(out.execution.run.outcome, Some(Outcome::RolledBack));
+    let alias = s.alias();
+    assert_eq!(
+        (alias.version.as_str(), alias.additional.clone()),
+        ("41", None)
+    );
+    assert_ne!(alias.revision_id, lost.revision_id);
+    assert_eq!(out.execution.alias_revision, alias.revision_id);
+    let claim = alias.claim.expect("released");
+    assert!(claim.is_by(RUN_A) && !claim.holds_at(60), "{claim:?}");
+    let reason = &out.execution.history.last().expect("recorded").reason;
+    assert!(
+        reason.contains("25% to version 42") && reason.contains("earlier attempt"),
+        "{reason}"
+    );
+}
+
+#[test]
 fn claims_read_back_from_the_description_they_write() {
     use crate::ports::AliasClaim;
     for claim in [

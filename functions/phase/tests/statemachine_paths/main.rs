@@ -44,7 +44,14 @@ enum Fault {
     Throttled,
     /// Someone else shifts the alias before the look.
     AliasChangedByOthers,
+    /// The function does the look (its alias write lands) and then times out before
+    /// answering: Step Functions sees `Sandbox.Timedout` and retries the same look.
+    TimesOutAfterWriting,
 }
+
+/// What Lambda reports for a function that timed out and for one whose process was killed.
+const TIMED_OUT: &str = "Sandbox.Timedout";
+const KILLED: &str = "Runtime.ExitError";
 
 /// An operator's answer to an approval request.
 #[derive(Clone, Copy)]
@@ -61,12 +68,19 @@ struct Script {
     faults: Vec<(u32, Fault)>,
     metrics_down_from: Option<u32>,
     answers: Vec<Answer>,
+    /// The start's process is killed after its alias write landed, before it answers.
+    start_killed: bool,
+    /// The canary's `errors` metric stops reporting after this look (1-based): what the
+    /// CloudWatch adapter returns then — the minutes before the stop, none after it.
+    errors_stop_after: Option<u32>,
 }
 
 /// Metrics from the simulated fleet, or a scripted failure.
 struct Metrics<'a> {
     sim: &'a SimulatedLambda,
     fail: Option<PortError>,
+    /// The canary's `errors` have no datapoints from this epoch on.
+    errors_stop: Option<i64>,
 }
 
 impl MetricsSource for Metrics<'_> {
@@ -76,10 +90,29 @@ impl MetricsSource for Metrics<'_> {
         target: &Target,
         range: TimeRange,
     ) -> Result<Fetched, PortError> {
-        match &self.fail {
-            Some(e) => Err(e.clone()),
-            None => self.sim.fetch(config, target, range).await,
+        if let Some(e) = &self.fail {
+            return Err(e.clone());
         }
+        let mut fetched = self.sim.fetch(config, target, range).await?;
+        if let Some(stop) = self.errors_stop.filter(|&stop| range.end > stop) {
+            let before = TimeRange {
+                start: range.start,
+                end: stop,
+            };
+            match (range.start < stop).then_some(()) {
+                Some(()) => {
+                    let early = self.sim.fetch(config, target, before).await?;
+                    match early.canary.get("errors") {
+                        Some(o) => fetched.canary.insert("errors".into(), o.clone()),
+                        None => fetched.canary.remove("errors"),
+                    };
+                }
+                None => {
+                    fetched.canary.remove("errors");
+                }
+            }
+        }
+        Ok(fetched)
     }
 }
 
@@ -193,6 +226,7 @@ struct Machine {
     now: i64,
     steps: Vec<Value>,
     fail: Option<PortError>,
+    errors_stop: Option<i64>,
 }
 
 impl Machine {
@@ -203,6 +237,7 @@ impl Machine {
         let metrics = Metrics {
             sim: &self.sim,
             fail: self.fail.take(),
+            errors_stop: self.errors_stop,
         };
         let ports = Ports {
             metrics: &metrics,
@@ -242,6 +277,36 @@ impl Machine {
             key: answer,
         }));
         out
+    }
+
+    /// Invokes the handler as the task `state` does, lets everything it does land, and
+    /// records the answer Lambda gives when the function dies before answering: the error
+    /// `error_type` (what the state machine's retriers see).
+    fn invoke_dying(&mut self, state: &str, event: Value, error_type: &str) {
+        let ports = Ports {
+            metrics: &Metrics {
+                sim: &self.sim,
+                fail: None,
+                errors_stop: self.errors_stop,
+            },
+            router: &self.sim,
+            notifier: &self.sim,
+            hook: &self.hook,
+        };
+        run_ready(handler(ports, &event, self.now))
+            .expect("the simulated fleet answers at once")
+            .unwrap_or_else(|e| panic!("{state}: the attempt that dies succeeds first: {e:?}"));
+        let mut sent = event;
+        sent.as_object_mut().expect("object").remove("execution");
+        self.steps.push(json!({
+            "state": state,
+            "atSeconds": self.now - T0,
+            "event": sent,
+            "error": {
+                "errorType": error_type,
+                "errorMessage": "the function ended before answering",
+            },
+        }));
     }
 
     fn elapse(&mut self, seconds: i64) {
@@ -303,6 +368,7 @@ fn record(
         now: T0,
         steps: Vec::new(),
         fail: None,
+        errors_stop: None,
     };
     let mut input = json!({ "config": config });
     if let Some(h) = &hook {
@@ -329,6 +395,11 @@ fn drive(m: &mut Machine, input: &Value, target: &Target, script: &Script) -> &'
         "hook": hook,
         "executionId": EXECUTION_ID,
     });
+    if script.start_killed {
+        m.invoke_dying("Initialise", start.clone(), KILLED);
+        // Initialise's retrier for a function that died: the same start, 2 s later.
+        m.elapse(2);
+    }
     let mut resp = match m.invoke("Initialise", start) {
         Ok(r) => r,
         Err(d) => {
@@ -411,9 +482,22 @@ fn drive(m: &mut Machine, input: &Value, target: &Target, script: &Script) -> &'
                 .expect("ready")
                 .expect("another writer shifts the alias");
             }
+            Some(Fault::TimesOutAfterWriting) => {}
             None => {}
         }
         let look = json!({"op": "look", "execution": exec});
+        if script.errors_stop_after == Some(looks) {
+            m.errors_stop = Some(m.now);
+        }
+        if script
+            .faults
+            .iter()
+            .any(|&(n, f)| n == looks && matches!(f, Fault::TimesOutAfterWriting))
+        {
+            m.invoke_dying("Analyse", look.clone(), TIMED_OUT);
+            // Analyse's retrier for a function that died: the same look, 5 s later.
+            m.elapse(5);
+        }
         resp = match m.invoke("Analyse", look.clone()) {
             Ok(r) => r,
             // Retry on Transient: the same event again after the backoff.

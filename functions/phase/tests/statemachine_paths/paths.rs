@@ -139,6 +139,70 @@ fn extend() {
 }
 
 #[test]
+fn died_after_writing() {
+    let rec = record(
+        "died-after-writing",
+        "The start's process is killed after its alias write landed, and a look that advances times out after its write: each is retried with the event it was sent, recognises its own write and carries on; promoted with no write twice.",
+        config(|_| {}),
+        None,
+        Scenario::healthy(50.0),
+        Script {
+            faults: vec![(2, Fault::TimesOutAfterWriting)],
+            start_killed: true,
+            ..Script::default()
+        },
+    );
+    golden(&rec);
+    let trace = rec.trace();
+    assert_eq!(
+        trace[..2],
+        ["Initialise!Runtime.ExitError", "Initialise:continue"]
+    );
+    let died = trace
+        .iter()
+        .position(|t| t == "Analyse!Sandbox.Timedout")
+        .expect("the look that died");
+    assert_eq!(trace[died + 1], "Analyse:advance", "{trace:?}");
+    assert_eq!(
+        rec.steps[died]["event"],
+        rec.steps[died + 1]["event"],
+        "the same look again"
+    );
+    assert_eq!(rec.end, "CanaryPromoted");
+    assert_eq!(rec.weights(), [5.0, 25.0, 100.0]);
+    // The start, two advances and the promotion: four writes, as without the failures.
+    assert_eq!(rec.sim.alias().revision_id, "rev-5");
+    assert_alias(&rec, "42", None);
+}
+
+#[test]
+fn errors_stop_reporting() {
+    let rec = record(
+        "errors-stop-reporting",
+        "The canary fails 3x as often as the baseline and its errors metric stops reporting after the first look (CloudWatch returns no datapoints for it): the canary never advances on the missing metric, extends, and is rolled back at its timeout (600 s here).",
+        config(|c| c["timeout_seconds"] = 600.into()),
+        None,
+        Scenario::healthy(50.0).with_regression(1.0, 3.0),
+        Script {
+            errors_stop_after: Some(1),
+            ..Script::default()
+        },
+    );
+    golden(&rec);
+    let trace = rec.trace();
+    assert!(
+        !trace
+            .iter()
+            .any(|t| t.ends_with(":advance") || t.ends_with(":promote")),
+        "{trace:?}"
+    );
+    assert_eq!(rec.weights(), [5.0, 0.0], "{trace:?}");
+    assert_eq!(rec.end, "CanaryRolledBack");
+    assert_alias(&rec, "41", None);
+    assert!(!rec.notified("rollback").is_empty());
+}
+
+#[test]
 fn error_hold() {
     let rec = record(
         "error-hold",
