@@ -74,12 +74,33 @@ for name, fn in functions.items():
     reserved = props.get("ReservedConcurrentExecutions")
     if not isinstance(reserved, int) or reserved < 1:
         errors.append(f"{name}: no reserved concurrency ({reserved!r})")
-for must in ("PhaseFunction", "SoakCheckFunction"):
+for must in ("PhaseFunction", "SoakCheckFunction", "ApproverFunction"):
     if must not in functions:
         errors.append(f"{must}: missing")
+
+# Approvals: only the approver function may answer task tokens, and operators act through it.
+def actions(statements):
+    out = set()
+    for st in statements:
+        a = st.get("Action", [])
+        out |= set([a] if isinstance(a, str) else a)
+    return out
+answering = set()
+for name, fn in functions.items():
+    for policy in fn["Properties"].get("Policies", []):
+        if isinstance(policy, dict) and {"states:SendTaskSuccess", "states:SendTaskFailure"} & actions(policy.get("Statement", [])):
+            answering.add(name)
+if answering != {"ApproverFunction"}:
+    errors.append(f"states:SendTaskSuccess/Failure held by {sorted(answering)}, expected the ApproverFunction only")
+operator = actions(resources["OperatorPolicy"]["Properties"]["PolicyDocument"]["Statement"])
+for forbidden in ("states:SendTaskSuccess", "states:SendTaskFailure", "states:StartExecution",
+                  "states:StopExecution", "lambda:UpdateAlias", "sns:Publish"):
+    if forbidden in operator:
+        errors.append(f"OperatorPolicy grants {forbidden}: operators act through the approver function")
 
 if errors:
     sys.exit("template hardening:\n  " + "\n  ".join(errors))
 print(f"template hardening: target parameters take plain names only, LogLevel {levels}, the key's "
       f"SNS and Logs grants are conditioned, {len(functions)} functions with log retention and "
-      f"reserved concurrency")
+      f"reserved concurrency, task tokens answered by the approver function only, operators "
+      f"limited to {sorted(operator)}")

@@ -88,7 +88,7 @@ def zip_bytes(files):
     return buf.getvalue()
 
 
-BINARIES = ("phase", "codedeploy-hook", "soak-check")
+BINARIES = ("phase", "codedeploy-hook", "soak-check", "approver")
 ELF_MACHINES = {62: "x86_64", 183: "arm64"}  # e_machine: EM_X86_64, EM_AARCH64
 
 
@@ -461,6 +461,102 @@ def invoke_json(c, name, payload):
     return r.get("FunctionError"), out
 
 
+def forged_proof(endpoint, region, command_text, key_id):
+    """A proof as the CLI makes it (a signed GetCallerIdentity carrying the command's hash),
+    but signed with a secret that is not the key's: what someone who knows only a key id
+    could hand the approver."""
+    import hashlib
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    body = "Action=GetCallerIdentity&Version=2011-06-15"
+    req = AWSRequest(method="POST", url=endpoint + "/", data=body, headers={
+        "content-type": "application/x-www-form-urlencoded",
+        "x-canary-gate-command": hashlib.sha256(command_text.encode()).hexdigest()})
+    SigV4Auth(Credentials(key_id, "not-the-secret"), "sts", region).add_auth(req)
+    headers = [[k.lower(), v] for k, v in req.headers.items()]
+    headers.append(["host", endpoint.split("://", 1)[1]])
+    return {"command": command_text, "proof": {"headers": headers, "body": body}}
+
+
+def approver_scenario(c, a, k, cli, log):
+    """Operators act through the stack's approver function with the `canary-gate` CLI, as IAM
+    users of the emulator (which checks every signature, `FAKECLOUD_VERIFY_SIGV4`): alice
+    starts a canary that asks for four eyes, may not promote it herself, cannot pass a forged
+    proof, and bob aborts it. Returns [(ok, what)]."""
+    results = []
+    fn_arn = k["outputs"]["ApproverFunctionArn"]
+    keys = {}
+    for user in ("alice", "bob"):
+        c["iam"].create_user(UserName=user)
+        key = c["iam"].create_access_key(UserName=user)["AccessKey"]
+        keys[user] = (key["AccessKeyId"], key["SecretAccessKey"])
+
+    def run(user, *args):
+        env = dict(os.environ, AWS_ENDPOINT_URL=a.endpoint, AWS_REGION=a.region,
+                   AWS_ACCESS_KEY_ID=keys[user][0], AWS_SECRET_ACCESS_KEY=keys[user][1],
+                   CANARY_GATE_APPROVER_FUNCTION=fn_arn,
+                   CANARY_GATE_STATE_MACHINE_ARN=k["outputs"]["StateMachineArn"])
+        env.pop("AWS_PROFILE", None)
+        env.pop("AWS_SESSION_TOKEN", None)
+        p = subprocess.run([cli, *args], env=env, capture_output=True, text=True, timeout=120)
+        log(f"approver: {user}$ canary-gate {' '.join(args[:2])} ... -> exit {p.returncode}: "
+            f"{(p.stdout or p.stderr).strip()[:400]}")
+        return p
+
+    config = canary_config(a.repo, k["fn"], a.alias, k["v1"], k["v2"], a)
+    config["approvals"] = {"forbid_self_approval": True}
+    path = os.path.join(a.artifacts or a.functions, "approver-config.json")
+    with open(path, "w") as f:
+        json.dump(config, f)
+    p = run("alice", "start", "--config", path, "--actor", "Alice A.", "--json")
+    out = json.loads(p.stdout) if p.returncode == 0 and p.stdout.strip().startswith("{") else {}
+    execution = out.get("execution")
+    results.append((bool(execution) and out.get("verified_identity", "").endswith(":user/alice"),
+                    f"approver: alice started a canary through the approver as {out.get('verified_identity')}"))
+    if not execution:
+        return results
+    d = c["stepfunctions"].describe_execution(executionArn=execution)
+    started_by = json.loads(d["input"]).get("started_by") or {}
+    results.append((started_by.get("verified_identity", "").endswith(":user/alice")
+                    and started_by.get("claimed_actor") == "Alice A.",
+                    f"approver: the execution input records the verified starter {started_by}"))
+    deadline = time.time() + 120
+    weights = {}
+    while time.time() < deadline:
+        alias = c["lambda"].get_alias(FunctionName=k["fn"], Name=a.alias)
+        weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+        if weights:
+            break
+        time.sleep(2)
+    results.append((bool(weights), f"approver: the canary's start shifted traffic {weights}"))
+
+    p = run("alice", "promote", execution, "--reason", "my own canary")
+    alias = c["lambda"].get_alias(FunctionName=k["fn"], Name=a.alias)
+    results.append((p.returncode != 0 and "another identity must promote" in p.stderr
+                    and (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") == weights,
+                    "approver: alice may not promote the canary she started (four eyes); the alias is untouched"))
+
+    command = json.dumps({"command": "abort", "execution": execution, "reason": "forged"})
+    err, out = invoke_json(c, fn_arn, forged_proof(a.endpoint, a.region, command, keys["bob"][0]))
+    results.append((err is not None and isinstance(out, dict) and out.get("errorType") == "Unverified"
+                    and "SignatureDoesNotMatch" in out.get("errorMessage", ""),
+                    f"approver: a proof with bob's key id and a wrong secret is refused by STS ({out})"))
+    status = c["stepfunctions"].describe_execution(executionArn=execution)["status"]
+    results.append((status == "RUNNING", f"approver: after the refusals the canary still runs ({status})"))
+
+    p = run("bob", "abort", execution, "--reason", "tier 2", "--actor", "Bob B.", "--json")
+    out = json.loads(p.stdout) if p.returncode == 0 and p.stdout.strip().startswith("{") else {}
+    d = c["stepfunctions"].describe_execution(executionArn=execution)
+    alias = c["lambda"].get_alias(FunctionName=k["fn"], Name=a.alias)
+    results.append((d["status"] == "ABORTED" and ":user/bob (verified; claims to be Bob B.)" in (d.get("cause") or "")
+                    and alias["FunctionVersion"] == k["v1"]
+                    and not (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights"),
+                    f"approver: bob aborted it; execution {d['status']} with cause {d.get('cause')!r}, "
+                    f"alias on version {alias['FunctionVersion']} with no split"))
+    return results
+
+
 def function_logs(name_part, needle):
     """Lines of the stand-in's function logs (FAKE_CONTAINER_STATE) containing `needle`, from
     the containers whose config mentions `name_part`."""
@@ -656,6 +752,8 @@ def main():
     p.add_argument("--kill-after-writes", default="1,2",
                    help="the hook case's phase function is killed right after these UpdateAlias calls "
                         "(1: the start's, 2: the first advance; '' for none)")
+    p.add_argument("--cli", help="the canary-gate CLI binary, for the approver scenario on the "
+                                  "regressed stack (none: skipped)")
     p.add_argument("--regressed-outage-seconds", type=int, default=600,
                    help="the regressed case's phase function: every GetMetricData throttled for this "
                         "long from its first call, and every SNS Publish delivered without an answer "
@@ -966,6 +1064,12 @@ def main():
             if not m.get("Subject", "").isascii():
                 log("note: the subject is not ASCII; AWS SNS documents Subject as ASCII text "
                     "(fakecloud accepts it)")
+
+    if r and a.cli and "describe" in r:
+        t2 = time.time()
+        for ok, what in approver_scenario(c, a, r, a.cli, log):
+            check(ok, what)
+        log(f"approver scenario took {time.time() - t2:.0f} s")
 
     log(f"canaries took {time.time() - t1:.0f} s, whole test {time.time() - t0:.0f} s")
     if failures:

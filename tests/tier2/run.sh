@@ -51,9 +51,9 @@ fi
 # BeforeAllowTraffic and AfterAllowTraffic functions) and soak-check. canary_e2e.py puts
 # them into the zips of the built functions' directories in place of the arm64 bootstraps.
 profile="${PHASE_PROFILE:-dev}"
-binaries="phase codedeploy-hook soak-check"
+binaries="phase codedeploy-hook soak-check approver"
 build_start=$(date +%s)
-cargo build --locked $(printf -- ' -p %s' $binaries) --profile "$profile"
+cargo build --locked $(printf -- ' -p %s' $binaries) -p canary-gate-cli --profile "$profile"
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 [ "$profile" = dev ] && out_dir=debug || out_dir="$profile"
 echo "functions built in $(( $(date +%s) - build_start )) s"
@@ -98,7 +98,7 @@ trap 'exit 143' TERM
 # (no SMTP, DNS or link-local listeners).
 unset $(env | sed -n 's/^\(FAKECLOUD_[A-Z0-9_]*\)=.*/\1/p')
 echo '{}' > "$work/endpoints.json"
-FAKECLOUD_CONTAINER_CLI="$here/fake-container-cli.py" FAKE_CONTAINER_ENDPOINTS="$work/endpoints.json" \
+FAKECLOUD_VERIFY_SIGV4=true FAKECLOUD_CONTAINER_CLI="$here/fake-container-cli.py" FAKE_CONTAINER_ENDPOINTS="$work/endpoints.json" \
     "$fakecloud" --addr 127.0.0.1:0 --log-level "${FAKECLOUD_LOG:-info}" \
     > "$work/fakecloud.out" 2> "$work/fakecloud.log" &
 fakecloud_pid=$!
@@ -116,7 +116,8 @@ run_start=$(date +%s)
 # In the background with `wait`, so that a TERM to this script is handled at once (bash runs
 # traps only after a foreground command ends).
 python3 "$here/canary_e2e.py" --endpoint "http://127.0.0.1:$port" --repo "$repo" \
-    --functions "$work/functions" --build "$repo/.aws-sam/build" --sam "$sam" --artifacts "$work" --endpoints-file "$work/endpoints.json" "$@" &
+    --functions "$work/functions" --build "$repo/.aws-sam/build" --sam "$sam" --artifacts "$work" --endpoints-file "$work/endpoints.json" \
+    --cli "$target_dir/$out_dir/canary-gate" "$@" &
 driver_pid=$!
 wait "$driver_pid"
 echo "tier 2 run took $(( $(date +%s) - run_start )) s"

@@ -1,6 +1,7 @@
 //! AWS adapters behind the core's ports: CloudWatch metrics ([`CloudWatchMetrics`]), the
 //! Lambda alias ([`LambdaAliasRouter`]), SNS ([`SnsNotifier`]), CodeDeploy deployments and hooks
-//! ([`CodeDeployHook`]) and Step Functions executions ([`StepFunctionsExecutions`]). They
+//! ([`CodeDeployHook`]), Step Functions executions ([`StepFunctionsExecutions`]) and STS
+//! identity proofs ([`sign_identity_proof`], [`StsIdentityVerifier`]). They
 //! translate; every decision stays in `canary-gate-core`. SDK errors become `PortError`s by kind.
 //! Every client gets bounded timeouts and retries ([`with_limits`]); what each adapter does
 //! under throttling, 5xx, resets, hung answers and partial CloudWatch answers is listed in
@@ -9,6 +10,7 @@
 mod codedeploy;
 mod error;
 mod executions;
+mod identity;
 mod insights;
 mod limits;
 mod metrics;
@@ -18,6 +20,7 @@ mod router;
 pub use codedeploy::CodeDeployHook;
 pub use error::classify;
 pub use executions::StepFunctionsExecutions;
+pub use identity::{StsIdentityVerifier, approver_request, sign_identity_proof};
 pub use insights::{
     InvocationDurations, MAX_ROWS, VersionDurations, log_group, parse_rows, query_for,
 };

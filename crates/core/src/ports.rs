@@ -363,6 +363,38 @@ pub struct HistoryEvent {
     pub cause: Option<String>,
 }
 
+/// A signed, unsent STS `GetCallerIdentity` request: what a caller hands the approver to
+/// prove who it is (see [`crate::operator::approver`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityProof {
+    /// The request's headers as signed (names lower-case), `Authorization` among them.
+    pub headers: Vec<(String, String)>,
+    /// The request's body.
+    pub body: String,
+}
+
+/// Who STS says signed a proof.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerifiedIdentity {
+    /// The caller's ARN (`arn:aws:iam::…:user/…` or `arn:aws:sts::…:assumed-role/…/…`).
+    pub arn: String,
+    /// Its account.
+    pub account: String,
+    /// Its unique id.
+    pub user_id: String,
+}
+
+/// Verifies a caller's identity from a signed request (STS in AWS).
+pub trait IdentityVerifier {
+    /// Sends `proof` to the identity service; the signer's identity. `Rejected`: the service
+    /// refused the signature (forged, expired, or for another endpoint).
+    fn verify(
+        &self,
+        proof: &IdentityProof,
+    ) -> impl Future<Output = Result<VerifiedIdentity, PortError>> + Send;
+}
+
 /// Starts, inspects, answers and stops canary executions (Step Functions in AWS).
 pub trait Executions {
     /// Starts an execution named `name` with `input`; returns its id.

@@ -321,6 +321,13 @@ impl Execution {
         }
     }
 
+    /// Carries on from a write of its own found on the alias (a retried step whose write
+    /// landed): the alias's revision and the end of the hold it carries become this state's.
+    pub fn adopt(&mut self, alias: &AliasState) {
+        self.alias_revision = alias.revision_id.clone();
+        self.held_until = alias.claim.as_ref().and_then(|c| c.until_epoch);
+    }
+
     /// Whether the alias carries a claim of this execution other than the last one it knows
     /// it wrote: a write of its own that landed after this state was made (an attempt that
     /// died before answering). A change of routing that left the description alone is

@@ -10,7 +10,7 @@ pub use canary_gate_aws as aws;
 
 use canary_gate_aws::{
     CloudWatchMetrics, CodeDeployHook, InvocationDurations, LambdaAliasRouter, SnsNotifier,
-    StepFunctionsExecutions,
+    StepFunctionsExecutions, StsIdentityVerifier,
 };
 use lambda_runtime::{Diagnostic, Error, tracing};
 
@@ -77,6 +77,11 @@ impl Clients {
     /// CodeDeploy deployments and lifecycle reports.
     pub fn codedeploy(&self) -> CodeDeployHook {
         CodeDeployHook::new(aws_sdk_codedeploy::Client::new(&self.sdk))
+    }
+
+    /// STS, verifying operators' identity proofs.
+    pub fn identity(&self) -> StsIdentityVerifier {
+        StsIdentityVerifier::new(&self.sdk)
     }
 
     /// The canary state machine's executions.

@@ -80,6 +80,27 @@ impl Moto {
         out
     }
 
+    /// Creates the IAM user `name` with an access key; returns the key id and the secret.
+    pub fn create_user_with_key(&self, name: &str) -> (String, String) {
+        let resp = self.post_form(
+            &format!("Action=CreateUser&Version=2010-05-08&UserName={name}"),
+            "iam",
+        );
+        assert!(resp.contains("<Arn>"), "user not created: {resp}");
+        let resp = self.post_form(
+            &format!("Action=CreateAccessKey&Version=2010-05-08&UserName={name}"),
+            "iam",
+        );
+        let field = |tag: &str| {
+            resp.split(&format!("<{tag}>"))
+                .nth(1)
+                .and_then(|r| r.split(&format!("</{tag}>")).next())
+                .unwrap_or_else(|| panic!("no {tag} in {resp}"))
+                .to_string()
+        };
+        (field("AccessKeyId"), field("SecretAccessKey"))
+    }
+
     /// Creates an IAM role Lambda functions can name.
     pub fn create_role(&self, name: &str) -> String {
         let resp = self.post_form(

@@ -69,6 +69,28 @@ pub struct CanaryConfig {
     /// `analysis.look_interval_seconds` and at most 604800 (7 days). Default: 3600.
     #[serde(default = "default_post_promotion_soak")]
     pub post_promotion_soak_seconds: u64,
+    /// Who may answer approvals and run overrides (checked by the stack's approver function,
+    /// against the verified identity that started the canary).
+    #[serde(default, skip_serializing_if = "Approvals::is_default")]
+    pub approvals: Approvals,
+}
+
+/// Rules for the people who answer a canary's approvals.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Approvals {
+    /// Refuse an approval, a rejection or a promotion by the identity that started the canary
+    /// (four eyes). The approver function compares verified AWS identities (the full ARN, so
+    /// two sessions of one role with different session names are different people); a canary
+    /// started by a CodeDeploy hook has no human starter. Default: `false`.
+    #[serde(default)]
+    pub forbid_self_approval: bool,
+}
+
+impl Approvals {
+    fn is_default(&self) -> bool {
+        self == &Self::default()
+    }
 }
 
 /// One step of the traffic ramp.

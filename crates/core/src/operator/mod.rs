@@ -23,6 +23,7 @@ use crate::ports::{
 use crate::state::{DeliveryFailure, Execution};
 use crate::step::{StepError, apply_override};
 
+pub mod approver;
 mod history;
 
 pub use history::{decisions, latest_execution, pending_approval, status};
@@ -76,6 +77,47 @@ pub enum OperatorError {
     /// The config has no target.
     #[error("the config has no target (function_name, alias, baseline_version, canary_version)")]
     NoTarget,
+}
+
+/// Who runs an operator command: a verified AWS identity (through the approver function), or
+/// only a name the caller gave.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Actor {
+    /// The verified ARN, or the claimed name when nothing was verified.
+    pub identity: String,
+    /// Whether `identity` was verified.
+    pub verified: bool,
+    /// The name the caller gave beside a verified identity (`--actor`), never checked.
+    pub claimed: Option<String>,
+}
+
+impl Actor {
+    /// A name given by the caller, not verified.
+    pub fn claimed(name: &str) -> Self {
+        Self {
+            identity: name.to_string(),
+            verified: false,
+            claimed: None,
+        }
+    }
+
+    /// A verified identity, with the name the caller gave, if any.
+    pub fn verified(arn: &str, claimed: Option<&str>) -> Self {
+        Self {
+            identity: arn.to_string(),
+            verified: true,
+            claimed: claimed.filter(|c| !c.is_empty()).map(str::to_string),
+        }
+    }
+
+    /// How it reads in stop causes, notifications and audit lines.
+    pub fn display(&self) -> String {
+        match (&self.claimed, self.verified) {
+            (Some(c), true) => format!("{} (verified; claims to be {c})", self.identity),
+            (None, true) => format!("{} (verified)", self.identity),
+            _ => self.identity.clone(),
+        }
+    }
 }
 
 /// An approval the state machine waits for.
@@ -202,6 +244,17 @@ pub async fn start<E: Executions>(
     config: &CanaryConfig,
     now_epoch: i64,
 ) -> Result<String, OperatorError> {
+    start_by(executions, config, now_epoch, None).await
+}
+
+/// [`start`], recording who started it in the execution input (`started_by`, read by the
+/// approver's four-eyes check).
+pub async fn start_by<E: Executions>(
+    executions: &E,
+    config: &CanaryConfig,
+    now_epoch: i64,
+    by: Option<&Actor>,
+) -> Result<String, OperatorError> {
     let target = config.target.as_ref().ok_or(OperatorError::NoTarget)?;
     for running in executions.list(true, 100).await? {
         if let Some(execution) = canary_on_alias(executions, &running.id, target).await? {
@@ -212,7 +265,11 @@ pub async fn start<E: Executions>(
             });
         }
     }
-    let input = json!({ "config": config, "hook": null });
+    let mut input = json!({ "config": config, "hook": null });
+    if let Some(a) = by.filter(|a| a.verified) {
+        input[approver::STARTED_BY] =
+            json!({ "verified_identity": a.identity, "claimed_actor": a.claimed });
+    }
     Ok(executions
         .start(&execution_name(config, now_epoch), &input)
         .await?)
@@ -227,6 +284,27 @@ pub async fn answer<E: Executions>(
     comment: &str,
     now_epoch: i64,
 ) -> Result<PendingApproval, OperatorError> {
+    answer_as(
+        executions,
+        id,
+        approve,
+        &Actor::claimed(actor),
+        comment,
+        now_epoch,
+    )
+    .await
+}
+
+/// [`answer`] by an [`Actor`]: a verified one is recorded with its ARN as `approvedBy`, the
+/// claimed name beside it.
+pub async fn answer_as<E: Executions>(
+    executions: &E,
+    id: &str,
+    approve: bool,
+    actor: &Actor,
+    comment: &str,
+    now_epoch: i64,
+) -> Result<PendingApproval, OperatorError> {
     let info = executions.describe(id).await?;
     if info.status.is_finished() {
         return Err(OperatorError::NotRunning {
@@ -238,11 +316,17 @@ pub async fn answer<E: Executions>(
     let pending =
         pending_approval(&events).ok_or_else(|| OperatorError::NoPendingApproval(id.into()))?;
     let outcome = if approve {
-        Ok(json!({ "approvedBy": actor, "approvedAt": now_epoch, "comment": comment }))
+        let mut out =
+            json!({ "approvedBy": actor.identity, "approvedAt": now_epoch, "comment": comment });
+        if actor.verified {
+            out["verified"] = json!(true);
+            out["claimedActor"] = json!(actor.claimed);
+        }
+        Ok(out)
     } else {
         Err((
             REJECTED_ERROR.to_string(),
-            format!("rejected by {actor}: {comment}"),
+            format!("rejected by {}: {comment}", actor.display()),
         ))
     };
     executions.answer(&pending.task_token, outcome).await?;

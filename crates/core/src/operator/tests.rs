@@ -7,12 +7,12 @@ use crate::notify::{Event, Notification};
 use crate::sim::{Fleet, MetricNames, Scenario, SimulatedLambda, run_ready};
 use crate::step::{look, start as start_canary};
 
-fn config() -> CanaryConfig {
+pub(super) fn config() -> CanaryConfig {
     CanaryConfig::from_json(include_str!("../../../../examples/demo-config.json"))
         .expect("demo config")
 }
 
-fn sim(scenario: Scenario) -> SimulatedLambda {
+pub(super) fn sim(scenario: Scenario) -> SimulatedLambda {
     let c = config();
     let names = MetricNames {
         latency: "latency".into(),
@@ -26,23 +26,23 @@ fn sim(scenario: Scenario) -> SimulatedLambda {
     )
 }
 
-fn ready<T>(f: impl std::future::Future<Output = T>) -> T {
+pub(super) fn ready<T>(f: impl std::future::Future<Output = T>) -> T {
     run_ready(f).expect("in-memory ports never wait")
 }
 
 /// A task token and how it was answered.
-type Answer = (String, Result<Value, (String, String)>);
+pub(super) type Answer = (String, Result<Value, (String, String)>);
 
 /// One execution kept in memory, recording what the commands did to it.
-struct Fake {
-    info: Mutex<ExecutionInfo>,
-    events: Mutex<Vec<HistoryEvent>>,
-    answers: Mutex<Vec<Answer>>,
-    started: Mutex<Vec<(String, Value)>>,
+pub(super) struct Fake {
+    pub(super) info: Mutex<ExecutionInfo>,
+    pub(super) events: Mutex<Vec<HistoryEvent>>,
+    pub(super) answers: Mutex<Vec<Answer>>,
+    pub(super) started: Mutex<Vec<(String, Value)>>,
 }
 
 impl Fake {
-    fn new(status: RunStatus, input: Value) -> Self {
+    pub(super) fn new(status: RunStatus, input: Value) -> Self {
         Self {
             info: Mutex::new(ExecutionInfo {
                 id: "arn:exec:1".into(),
@@ -150,7 +150,7 @@ impl Notifier for BrokenNotifier {
 }
 
 /// A running canary on `s`: started at epoch 1000, with one look at 1060.
-fn running(s: &SimulatedLambda) -> (Fake, Execution) {
+pub(super) fn running(s: &SimulatedLambda) -> (Fake, Execution) {
     let c = config();
     let fake = Fake::new(RunStatus::Running, json!({ "config": &c, "hook": null }));
     let exec = ready(start_canary(c, 1_000, None, s)).expect("starts");
@@ -216,7 +216,7 @@ fn history_lists_every_decision_oldest_first() {
     assert!(d[0].epoch < d[1].epoch);
 }
 
-fn request_approval(fake: &Fake, token: &str, action: &str) {
+pub(super) fn request_approval(fake: &Fake, token: &str, action: &str) {
     fake.push(
         HistoryKind::StateEntered,
         "AwaitApproval",

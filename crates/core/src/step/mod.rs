@@ -18,9 +18,7 @@ use crate::judge::Latest;
 use crate::look;
 use crate::notify::{self, Notification};
 use crate::policy::{Action, Decision};
-use crate::ports::{
-    AliasState, Claim, MetricsSource, Notifier, PortError, TimeRange, TrafficRouter,
-};
+use crate::ports::{AliasState, MetricsSource, Notifier, PortError, TimeRange, TrafficRouter};
 use crate::report::render_decision_text;
 pub use crate::state::{DeliveryFailure, Execution, HookRef, StepOutput};
 use crate::state::{HISTORY_LIMIT, LookRecord, StateError};
@@ -182,7 +180,7 @@ pub async fn start_for<R: TrafficRouter>(
         if exec.owner.is_some() && exec.wrote(&alias) {
             if claim.holds_at(now_epoch) && routes_as(&alias, &target, weight) {
                 // Our own start, retried after its write landed.
-                exec.held_until = claim.until_epoch;
+                exec.adopt(&alias);
                 return Ok(exec);
             }
             return Err(StepError::AliasConflict {
@@ -217,28 +215,42 @@ pub async fn start_for<R: TrafficRouter>(
             found: alias.version.clone(),
         });
     }
-    let claim = exec.hold(now_epoch);
-    let after = apply_weight(router, &target, weight, &alias.revision_id, &claim).await?;
-    exec.alias_revision = after.revision_id;
-    exec.written(&claim);
+    apply_weight(
+        &mut exec,
+        router,
+        &target,
+        weight,
+        &alias.revision_id,
+        now_epoch,
+    )
+    .await?;
     Ok(exec)
 }
 
+/// Sets the canary's share to `weight` (the canary alone at 100 %) from `revision`, holding
+/// the alias for this execution, and records the write in `exec`: the new revision and the
+/// end of the hold it set, so that a later look can tell this write from one it never heard
+/// of.
 async fn apply_weight<R: TrafficRouter>(
+    exec: &mut Execution,
     router: &R,
     target: &Target,
     weight: f64,
     revision: &str,
-    claim: &Claim,
-) -> Result<AliasState, StepError> {
-    if weight >= 100.0 {
-        router.promote(target, revision, claim).await
+    now_epoch: i64,
+) -> Result<(), StepError> {
+    let claim = exec.hold(now_epoch);
+    let after = if weight >= 100.0 {
+        router.promote(target, revision, &claim).await
     } else {
         router
-            .set_canary_weight(target, weight, revision, claim)
+            .set_canary_weight(target, weight, revision, &claim)
             .await
     }
-    .map_err(StepError::Routing)
+    .map_err(StepError::Routing)?;
+    exec.alias_revision = after.revision_id;
+    exec.written(&claim);
+    Ok(())
 }
 
 /// Whether the alias routes `weight` % to the canary exactly as canary-gate writes it: the
@@ -355,8 +367,7 @@ where
         let decided = exec.run.weight(&exec.config);
         if writes && routes_as(&alias, &target, decided) && exec.wrote(&alias) {
             // Our own write: carry on from it without writing again.
-            exec.alias_revision = alias.revision_id.clone();
-            exec.held_until = alias.claim.as_ref().and_then(|c| c.until_epoch);
+            exec.adopt(&alias);
         } else if exec.lost_own_write(&alias) {
             // The alias was last written by this execution (its claim says so), by an
             // attempt whose answer never reached the state machine, and this look decides
@@ -434,10 +445,7 @@ async fn apply<R: TrafficRouter>(
             .await
             .map_err(StepError::Routing)?,
         Action::Advance => {
-            let claim = exec.hold(now_epoch);
-            let after = apply_weight(router, target, d.next_weight, revision, &claim).await?;
-            exec.written(&claim);
-            after
+            return apply_weight(exec, router, target, d.next_weight, revision, now_epoch).await;
         }
         Action::Continue | Action::Extend | Action::Hold => return Ok(()),
     };
@@ -483,8 +491,7 @@ pub async fn apply_approved<R: TrafficRouter>(
             && exec.wrote(&alias)
         {
             // Our own write, retried: carry on from it.
-            after.held_until = alias.claim.as_ref().and_then(|c| c.until_epoch);
-            after.alias_revision = alias.revision_id;
+            after.adopt(&alias);
             return Ok(after);
         }
         check_alias(&exec, &target, &alias)?;
@@ -524,10 +531,7 @@ async fn write_override<R: TrafficRouter>(
         Action::Promote => router.promote(target, revision, &exec.release()).await,
         Action::Advance => {
             let weight = exec.run.weight(&exec.config);
-            let claim = exec.hold(now_epoch);
-            let after = apply_weight(router, target, weight, revision, &claim).await?;
-            exec.alias_revision = after.revision_id;
-            exec.written(&claim);
+            apply_weight(&mut exec, router, target, weight, revision, now_epoch).await?;
             return Ok(exec);
         }
         Action::Continue | Action::Extend | Action::Hold => return Ok(exec),

@@ -12,6 +12,7 @@ use canary_gate_aws::{
     LambdaAliasRouter, SnsNotifier, StepFunctionsExecutions, parse_channel_topics,
 };
 use canary_gate_core::operator;
+use canary_gate_core::operator::approver;
 use canary_gate_core::policy::Action;
 use canary_gate_core::ports::Executions;
 
@@ -39,6 +40,17 @@ pub struct ExecutionArgs {
     stack: StackArgs,
 }
 
+/// The stack's approver function, through which the commands that change a canary go.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ApproverArgs {
+    /// The stack's approver function (name or ARN; stack output `ApproverFunctionArn`). The
+    /// command is then run by it, for your verified AWS identity, which it records; the
+    /// stack's operator policy allows nothing else. Without it, the command calls Step
+    /// Functions, Lambda and SNS itself and records `--actor` unverified.
+    #[arg(long, env = "CANARY_GATE_APPROVER_FUNCTION")]
+    approver: Option<String>,
+}
+
 /// Arguments of `start`.
 #[derive(Debug, clap::Args)]
 pub struct StartArgs {
@@ -49,6 +61,11 @@ pub struct StartArgs {
     target: TargetArgs,
     #[command(flatten)]
     stack: StackArgs,
+    #[command(flatten)]
+    via: ApproverArgs,
+    /// A name kept beside your verified identity (with --approver).
+    #[arg(long, value_parser = plain_text)]
+    actor: Option<String>,
 }
 
 /// Arguments of `approve` and `reject`.
@@ -59,9 +76,12 @@ pub struct AnswerArgs {
     /// A note kept with the answer.
     #[arg(long, default_value = "", value_parser = plain_text)]
     comment: String,
-    /// Who answers (default: the caller's AWS identity).
+    /// Who answers (default: the caller's AWS identity). With --approver, a name kept beside
+    /// the verified identity.
     #[arg(long, value_parser = plain_text)]
     actor: Option<String>,
+    #[command(flatten)]
+    via: ApproverArgs,
 }
 
 /// The longest `--actor`, `--reason` or `--comment` taken (Step Functions keeps a stop cause
@@ -92,10 +112,14 @@ pub struct OverrideArgs {
     /// Why (kept in the execution history and the notification).
     #[arg(long, default_value = "", value_parser = plain_text)]
     reason: String,
-    /// Who runs it (default: the caller's AWS identity).
+    /// Who runs it (default: the caller's AWS identity). With --approver, a name kept beside
+    /// the verified identity.
     #[arg(long, value_parser = plain_text)]
     actor: Option<String>,
-    /// The notification topic (stack output `NotificationTopicArn`).
+    #[command(flatten)]
+    via: ApproverArgs,
+    /// The notification topic (stack output `NotificationTopicArn`; not needed with
+    /// --approver, which notifies on the stack's topic).
     #[arg(long, env = "CANARY_GATE_TOPIC_ARN")]
     topic_arn: Option<String>,
     /// Channel-to-topic map, `name=topic-arn,…`, as deployed.
@@ -192,6 +216,30 @@ async fn actor(sdk: &aws_config::SdkConfig, given: &Option<String>) -> String {
 /// `start`: starts a canary execution.
 pub fn start(args: &StartArgs) -> Result<ExitCode> {
     let config = load_config_with_target(&args.config, &args.target)?;
+    if let Some(function) = &args.via.approver {
+        return runtime()?.block_on(async {
+            let sdk = sdk().await;
+            let command = approver::Command::Start {
+                config: serde_json::to_value(&config)?,
+            };
+            let out = via_approver(&sdk, function, &command, args.actor.as_deref()).await?;
+            if args.stack.json {
+                println!("{out}");
+            } else {
+                let t = config.target.as_ref().context("target")?;
+                println!(
+                    "started canary of {}:{} v{} → v{} as {}\nexecution {}",
+                    t.function_name,
+                    t.alias,
+                    t.baseline_version,
+                    t.canary_version,
+                    out["verified_identity"].as_str().unwrap_or("?"),
+                    out["execution"].as_str().unwrap_or("?"),
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        });
+    }
     if args.stack.state_machine.is_none() {
         bail!("--state-machine is required (or set CANARY_GATE_STATE_MACHINE_ARN)");
     }
@@ -253,6 +301,24 @@ pub fn answer(args: &AnswerArgs, approve: bool) -> Result<ExitCode> {
         let sdk = sdk().await;
         let ex = executions(&sdk, &args.target.stack);
         let id = resolve(&ex, &args.target).await?;
+        if let Some(function) = &args.via.approver {
+            let command = if approve {
+                approver::Command::Approve { execution: id.clone(), comment: args.comment.clone() }
+            } else {
+                approver::Command::Reject { execution: id.clone(), comment: args.comment.clone() }
+            };
+            let out = via_approver(&sdk, function, &command, args.actor.as_deref()).await?;
+            let who = out["verified_identity"].as_str().unwrap_or("?").to_string();
+            let action = out["answered"]["action"].as_str().unwrap_or("?").to_string();
+            tracing_line(if approve { "approve" } else { "reject" }, &id, &who, &action);
+            if args.target.stack.json {
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                let verb = if approve { "approved" } else { "rejected" };
+                println!("{verb} the pending {action} of {id} as {who} (verified by the approver)");
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
         let who = actor(&sdk, &args.actor).await;
         let pending = operator::answer(&ex, &id, approve, &who, &args.comment, now()).await?;
         tracing_line(
@@ -276,6 +342,54 @@ pub fn answer(args: &AnswerArgs, approve: bool) -> Result<ExitCode> {
 
 /// `abort` and `promote`: the audited overrides.
 pub fn override_canary(args: &OverrideArgs, action: Action, force: bool) -> Result<ExitCode> {
+    if let Some(function) = &args.via.approver {
+        return runtime()?.block_on(async {
+            let sdk = sdk().await;
+            let ex = executions(&sdk, &args.target.stack);
+            let id = resolve(&ex, &args.target).await?;
+            let command = if action == Action::Promote {
+                approver::Command::Promote {
+                    execution: id.clone(),
+                    reason: args.reason.clone(),
+                    force,
+                }
+            } else {
+                approver::Command::Abort {
+                    execution: id.clone(),
+                    reason: args.reason.clone(),
+                }
+            };
+            let out = via_approver(&sdk, function, &command, args.actor.as_deref()).await?;
+            let who = out["verified_identity"].as_str().unwrap_or("?").to_string();
+            tracing_line(
+                action.as_str(),
+                &id,
+                &who,
+                if force { "forced" } else { "" },
+            );
+            if args.target.stack.json {
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                let o = &out["override"];
+                let what = if action == Action::Promote {
+                    "promoted to 100%"
+                } else {
+                    "rolled back to the baseline"
+                };
+                println!(
+                    "{what} by {who} (verified by the approver; canary was at {}%)",
+                    o["weight_before"]
+                );
+                if o["stopped"] == true {
+                    println!("stopped execution {id}");
+                }
+                if let Some(e) = o["notification_error"].as_str() {
+                    eprintln!("warning: the override stands, but its notification failed: {e}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        });
+    }
     let topic = args.topic_arn.clone().ok_or_else(|| {
         anyhow!(
             "--topic-arn is required (or set CANARY_GATE_TOPIC_ARN): every override is notified"
@@ -337,6 +451,57 @@ pub fn override_canary(args: &OverrideArgs, action: Action, force: bool) -> Resu
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Runs `command` through the stack's approver function: signs the identity proof for it
+/// with the caller's credentials, invokes the function once (no retries: a command must not
+/// run twice) and returns its answer, or its refusal as the error.
+async fn via_approver(
+    sdk: &aws_config::SdkConfig,
+    function: &str,
+    command: &approver::Command,
+    claimed: Option<&str>,
+) -> Result<serde_json::Value> {
+    let request = canary_gate_aws::approver_request(sdk, command, claimed)
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
+    // The approver's own calls are bounded (an override's notification by 25 s); it has 60 s.
+    let patient = aws_sdk_lambda::config::Builder::from(sdk)
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_attempt_timeout(std::time::Duration::from_secs(70))
+                .operation_timeout(std::time::Duration::from_secs(70))
+                .build(),
+        )
+        .build();
+    let out = aws_sdk_lambda::Client::from_conf(patient)
+        .invoke()
+        .function_name(function)
+        .payload(aws_sdk_lambda::primitives::Blob::new(serde_json::to_vec(
+            &request,
+        )?))
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow!(
+                "cannot invoke the approver function {function}: {}",
+                aws_sdk_lambda::error::DisplayErrorContext(e)
+            )
+        })?;
+    let payload: serde_json::Value = match out.payload() {
+        Some(b) => serde_json::from_slice(b.as_ref())
+            .with_context(|| format!("the approver function {function} answered with no JSON"))?,
+        None => serde_json::Value::Null,
+    };
+    if out.function_error().is_some() {
+        bail!(
+            "the approver refused ({}): {}",
+            payload["errorType"].as_str().unwrap_or("error"),
+            payload["errorMessage"].as_str().unwrap_or("no message")
+        );
+    }
+    Ok(payload)
 }
 
 /// The audit line every operator action writes to standard error.
