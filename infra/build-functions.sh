@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the stack's Lambda functions (phase, codedeploy-hook, soak-check) the way the README's
+# Builds the stack's Lambda functions (phase, codedeploy-hook, soak-check, approver) the way the README's
 # deploy does: the real `sam build` from the repository root (samconfig.toml names
 # infra/template.yaml and turns on the beta feature that BuildMethod rust-cargolambda needs),
 # which runs `cargo lambda build --release --arm64 --bin <Binary>` in the workspace for each

@@ -6,7 +6,8 @@
 # Builds the stack's functions for this host, starts fakecloud on 127.0.0.1 (a free
 # port) with the container-CLI stand-in, runs canary_e2e.py (one canary started by the
 # BeforeAllowTraffic hook, promoted, checked by AfterAllowTraffic and rolled back by the
-# scheduled soak check; one rolled back), and stops fakecloud and every process it started,
+# scheduled soak check; one rolled back; then operators through the approver function, with
+# fakecloud checking every signature), and stops fakecloud and every process it started,
 # also on failure or Ctrl-C.
 #
 #   FAKECLOUD_BIN      fakecloud binary to use (default: install-fakecloud.sh's, installed
@@ -48,8 +49,9 @@ fi
 
 # The stack's functions for this host (sam build's are arm64; the stand-in runs each
 # bootstrap as a local process, so it has to be native here): phase, codedeploy-hook (the
-# BeforeAllowTraffic and AfterAllowTraffic functions) and soak-check. canary_e2e.py puts
-# them into the zips of the built functions' directories in place of the arm64 bootstraps.
+# BeforeAllowTraffic and AfterAllowTraffic functions), soak-check and approver, and the
+# canary-gate CLI the approver scenario runs as two IAM users. canary_e2e.py puts the
+# functions into the zips of the built functions' directories in place of the arm64 bootstraps.
 profile="${PHASE_PROFILE:-dev}"
 binaries="phase codedeploy-hook soak-check approver"
 build_start=$(date +%s)
