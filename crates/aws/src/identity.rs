@@ -43,16 +43,9 @@ struct Capture {
 }
 
 /// The error that stops the captured request from being sent.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("identity proof captured; not sent")]
 struct Captured;
-
-impl std::fmt::Display for Captured {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("identity proof captured; not sent")
-    }
-}
-
-impl std::error::Error for Captured {}
 
 impl Intercept for Capture {
     fn name(&self) -> &'static str {
@@ -151,23 +144,14 @@ struct Replay {
 }
 
 /// The proof was signed for another STS endpoint.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the proof was signed for {signed}, but this approver verifies at {here}: run the CLI with the stack's region"
+)]
 struct WrongHost {
     signed: String,
     here: String,
 }
-
-impl std::fmt::Display for WrongHost {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "the proof was signed for {}, but this approver verifies at {}: run the CLI with the stack's region",
-            self.signed, self.here
-        )
-    }
-}
-
-impl std::error::Error for WrongHost {}
 
 impl Intercept for Replay {
     fn name(&self) -> &'static str {

@@ -5,21 +5,10 @@
 
 mod support;
 
-use aws_config::SdkConfig;
-use aws_sdk_sts::config::Credentials;
-use aws_sdk_sts::config::SharedCredentialsProvider;
 use canary_gate_aws::{StsIdentityVerifier, sign_identity_proof};
 use canary_gate_core::operator::approver::{BINDING_HEADER, PROOF_BODY, binding, check_proof};
 use canary_gate_core::ports::{IdentityVerifier, PortError};
 use support::Moto;
-
-fn as_user(sdk: &SdkConfig, key: &(String, String)) -> SdkConfig {
-    sdk.to_builder()
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            &key.0, &key.1, None, None, "test",
-        )))
-        .build()
-}
 
 fn now() -> i64 {
     std::time::SystemTime::now()
@@ -35,7 +24,7 @@ async fn a_signed_proof_names_its_signer_and_only_at_its_own_host() {
     let bob = moto.create_user_with_key("bob");
     let command = r#"{"command":"approve","execution":"arn:exec:1"}"#;
 
-    let proof = sign_identity_proof(&as_user(&sdk, &alice), &binding(command))
+    let proof = sign_identity_proof(&support::sdk_as(&sdk, &alice), &binding(command))
         .await
         .expect("signed");
     assert_eq!(proof.body, PROOF_BODY);
@@ -66,7 +55,7 @@ async fn a_signed_proof_names_its_signer_and_only_at_its_own_host() {
     let id = verifier.verify(&proof).await.expect("verified");
     assert_eq!(id.arn, "arn:aws:iam::123456789012:user/alice");
     assert_eq!(id.account, "123456789012");
-    let bobs = sign_identity_proof(&as_user(&sdk, &bob), &binding(command))
+    let bobs = sign_identity_proof(&support::sdk_as(&sdk, &bob), &binding(command))
         .await
         .expect("signed");
     let id = verifier.verify(&bobs).await.expect("verified");

@@ -7,8 +7,6 @@
 
 mod support;
 
-use aws_sdk_lambda::primitives::Blob;
-use aws_sdk_lambda::types::{FunctionCode, Runtime};
 use aws_sdk_sfn::Client as Sfn;
 use canary_gate_aws::StepFunctionsExecutions;
 use canary_gate_core::config::CanaryConfig;
@@ -16,61 +14,6 @@ use canary_gate_core::operator::{self, OperatorError};
 use canary_gate_core::ports::{Executions, HistoryKind, RunStatus};
 use serde_json::{Value, json};
 use support::Moto;
-
-/// Starts moto with state machines executed and Lambda answered without containers.
-async fn moto() -> (Moto, aws_config::SdkConfig, String) {
-    let moto = Moto::start();
-    moto.post_json(
-        "/moto-api/config",
-        r#"{"stepfunctions": {"execute_state_machine": true}, "lambda": {"use_docker": false}}"#,
-    );
-    let sdk = moto.sdk().await;
-    let role = moto.create_role("canary-gate-states");
-    aws_sdk_lambda::Client::new(&sdk)
-        .create_function()
-        .function_name("canary-gate-phase")
-        .runtime(Runtime::Providedal2023)
-        .role(&role)
-        .handler("bootstrap")
-        .code(
-            FunctionCode::builder()
-                .zip_file(Blob::new(include_bytes!("fixtures/function.zip").to_vec()))
-                .build(),
-        )
-        .send()
-        .await
-        .expect("function");
-    (moto, sdk, role)
-}
-
-/// A machine that waits for an approval through a task token, like `AwaitApproval`.
-async fn approval_machine(sfn: &Sfn, role: &str, name: &str) -> String {
-    let definition = json!({
-        "StartAt": "AwaitApproval",
-        "States": {
-            "AwaitApproval": {
-                "Type": "Task",
-                "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
-                "Parameters": {
-                    "FunctionName": "arn:aws:lambda:us-east-1:123456789012:function:canary-gate-phase",
-                    "Payload": {"op": "request-approval", "action": "promote", "taskToken.$": "$$.Task.Token"}
-                },
-                "ResultPath": "$.approval",
-                "Next": "Done"
-            },
-            "Done": {"Type": "Succeed"}
-        }
-    });
-    sfn.create_state_machine()
-        .name(name)
-        .definition(definition.to_string())
-        .role_arn(role)
-        .send()
-        .await
-        .expect("state machine")
-        .state_machine_arn()
-        .to_string()
-}
 
 async fn wait_for<F: Fn(&Vec<canary_gate_core::ports::HistoryEvent>) -> bool>(
     ex: &StepFunctionsExecutions,
@@ -93,9 +36,9 @@ fn config() -> CanaryConfig {
 
 #[tokio::test]
 async fn an_execution_is_started_read_answered_and_finishes() {
-    let (_moto, sdk, role) = moto().await;
+    let (_moto, sdk, role) = Moto::with_state_machines().await;
     let sfn = Sfn::new(&sdk);
-    let machine = approval_machine(&sfn, &role, "canary-approve").await;
+    let machine = support::approval_machine(&sfn, &role, "canary-approve").await;
     let ex = StepFunctionsExecutions::new(sfn, &machine);
 
     let input = json!({"config": {"target": {"function_name": "orders-api", "alias": "live"}}});
@@ -153,9 +96,9 @@ async fn an_execution_is_started_read_answered_and_finishes() {
 
 #[tokio::test]
 async fn a_rejection_fails_the_waiting_task_with_the_rejected_error() {
-    let (_moto, sdk, role) = moto().await;
+    let (_moto, sdk, role) = Moto::with_state_machines().await;
     let sfn = Sfn::new(&sdk);
-    let machine = approval_machine(&sfn, &role, "canary-reject").await;
+    let machine = support::approval_machine(&sfn, &role, "canary-reject").await;
     let ex = StepFunctionsExecutions::new(sfn, &machine);
     let id = ex.start("reject-1", &json!({})).await.expect("start");
     wait_for(&ex, &id, |ev| {
@@ -180,7 +123,7 @@ async fn a_rejection_fails_the_waiting_task_with_the_rejected_error() {
 
 #[tokio::test]
 async fn a_stop_aborts_the_execution() {
-    let (_moto, sdk, role) = moto().await;
+    let (_moto, sdk, role) = Moto::with_state_machines().await;
     let sfn = Sfn::new(&sdk);
     let definition = json!({
         "StartAt": "Soak",
@@ -218,9 +161,9 @@ async fn a_stop_aborts_the_execution() {
 
 #[tokio::test]
 async fn start_refuses_a_second_canary_on_the_same_alias() {
-    let (_moto, sdk, role) = moto().await;
+    let (_moto, sdk, role) = Moto::with_state_machines().await;
     let sfn = Sfn::new(&sdk);
-    let machine = approval_machine(&sfn, &role, "canary-start").await;
+    let machine = support::approval_machine(&sfn, &role, "canary-start").await;
     let ex = StepFunctionsExecutions::new(sfn, &machine);
     let c = config();
     let id = operator::start(&ex, &c, 1_800_000_000)

@@ -7,9 +7,6 @@
 mod support;
 
 use aws_config::SdkConfig;
-use aws_sdk_lambda::primitives::Blob;
-use aws_sdk_lambda::types::{FunctionCode, Runtime};
-use aws_sdk_sts::config::{Credentials, SharedCredentialsProvider};
 use canary_gate_aws::{
     LambdaAliasRouter, SnsNotifier, StepFunctionsExecutions, StsIdentityVerifier, approver_request,
 };
@@ -19,14 +16,6 @@ use canary_gate_core::operator::pending_approval;
 use canary_gate_core::ports::{Executions, HistoryKind, RunStatus};
 use serde_json::{Value, json};
 use support::Moto;
-
-fn as_user(sdk: &SdkConfig, key: &(String, String)) -> SdkConfig {
-    sdk.to_builder()
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            &key.0, &key.1, None, None, "test",
-        )))
-        .build()
-}
 
 fn now() -> i64 {
     canary_gate_lambda::now()
@@ -41,57 +30,10 @@ struct Stack {
 }
 
 async fn stack() -> Stack {
-    let moto = Moto::start();
-    moto.post_json(
-        "/moto-api/config",
-        r#"{"stepfunctions": {"execute_state_machine": true}, "lambda": {"use_docker": false}}"#,
-    );
-    let sdk = moto.sdk().await;
-    let role = moto.create_role("canary-gate-states");
-    aws_sdk_lambda::Client::new(&sdk)
-        .create_function()
-        .function_name("canary-gate-phase")
-        .runtime(Runtime::Providedal2023)
-        .role(&role)
-        .handler("bootstrap")
-        .code(
-            FunctionCode::builder()
-                .zip_file(Blob::new(
-                    include_bytes!("../../../crates/aws/tests/fixtures/function.zip").to_vec(),
-                ))
-                .build(),
-        )
-        .send()
-        .await
-        .expect("function");
-    let definition = json!({
-        "StartAt": "AwaitApproval",
-        "States": {
-            "AwaitApproval": {
-                "Type": "Task",
-                "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
-                "Parameters": {
-                    "FunctionName": "arn:aws:lambda:us-east-1:123456789012:function:canary-gate-phase",
-                    "Payload": {"op": "request-approval", "action": "promote", "taskToken.$": "$$.Task.Token"}
-                },
-                "ResultPath": "$.approval",
-                "Next": "Done"
-            },
-            "Done": {"Type": "Succeed"}
-        }
-    });
-    let machine = aws_sdk_sfn::Client::new(&sdk)
-        .create_state_machine()
-        .name("canary")
-        .definition(definition.to_string())
-        .role_arn(role)
-        .send()
-        .await
-        .expect("state machine")
-        .state_machine_arn()
-        .to_string();
-    let alice = as_user(&sdk, &moto.create_user_with_key("alice"));
-    let bob = as_user(&sdk, &moto.create_user_with_key("bob"));
+    let (moto, sdk, role) = Moto::with_state_machines().await;
+    let machine = support::approval_machine(&aws_sdk_sfn::Client::new(&sdk), &role, "canary").await;
+    let alice = support::sdk_as(&sdk, &moto.create_user_with_key("alice"));
+    let bob = support::sdk_as(&sdk, &moto.create_user_with_key("bob"));
     Stack {
         moto,
         sdk,

@@ -12,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
+use aws_sdk_lambda::config::{Credentials, SharedCredentialsProvider};
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{FunctionCode, Runtime};
 
@@ -160,6 +161,36 @@ impl Moto {
             .expect("alias");
     }
 
+    /// moto with state machines executed and Lambda answered without containers, and the
+    /// stub function `canary-gate-phase` that [`approval_machine`]s name; returns the SDK
+    /// config and the role state machines run as.
+    pub async fn with_state_machines() -> (Self, SdkConfig, String) {
+        let moto = Self::start();
+        moto.post_json(
+            "/moto-api/config",
+            r#"{"stepfunctions": {"execute_state_machine": true}, "lambda": {"use_docker": false}}"#,
+        );
+        let sdk = moto.sdk().await;
+        let role = moto.create_role("canary-gate-states");
+        aws_sdk_lambda::Client::new(&sdk)
+            .create_function()
+            .function_name("canary-gate-phase")
+            .runtime(Runtime::Providedal2023)
+            .role(&role)
+            .handler("bootstrap")
+            .code(
+                FunctionCode::builder()
+                    .zip_file(Blob::new(
+                        include_bytes!("../fixtures/function.zip").to_vec(),
+                    ))
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("function");
+        (moto, sdk, role)
+    }
+
     /// Shared SDK config for this server, with the production timeouts and retries.
     pub async fn sdk(&self) -> SdkConfig {
         faults::sdk_at(&self.endpoint).await
@@ -171,6 +202,45 @@ impl Drop for Moto {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `sdk` with the credentials `key` (an access key id and secret, as
+/// [`Moto::create_user_with_key`] makes them).
+pub fn sdk_as(sdk: &SdkConfig, key: &(String, String)) -> SdkConfig {
+    sdk.to_builder()
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            &key.0, &key.1, None, None, "test",
+        )))
+        .build()
+}
+
+/// A machine that waits for an approval through a task token, like `AwaitApproval`.
+pub async fn approval_machine(sfn: &aws_sdk_sfn::Client, role: &str, name: &str) -> String {
+    let definition = serde_json::json!({
+        "StartAt": "AwaitApproval",
+        "States": {
+            "AwaitApproval": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                "Parameters": {
+                    "FunctionName": "arn:aws:lambda:us-east-1:123456789012:function:canary-gate-phase",
+                    "Payload": {"op": "request-approval", "action": "promote", "taskToken.$": "$$.Task.Token"}
+                },
+                "ResultPath": "$.approval",
+                "Next": "Done"
+            },
+            "Done": {"Type": "Succeed"}
+        }
+    });
+    sfn.create_state_machine()
+        .name(name)
+        .definition(definition.to_string())
+        .role_arn(role)
+        .send()
+        .await
+        .expect("state machine")
+        .state_machine_arn()
+        .to_string()
 }
 
 /// Waits until something listens on 127.0.0.1:`port`; panics naming `what` after 30 s.

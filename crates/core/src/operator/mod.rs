@@ -79,6 +79,26 @@ pub enum OperatorError {
     NoTarget,
 }
 
+/// The longest free text an operator command takes (an actor's name, a comment, a reason):
+/// Step Functions keeps a stop cause of up to 32 768 characters; a reason is a sentence.
+pub const MAX_TEXT: usize = 1_000;
+
+/// Whether `s` is one line of plain text: at most [`MAX_TEXT`] characters and no control
+/// characters (it is kept in the execution history, notifications and audit lines). The
+/// error says what is wrong; the caller names the field.
+pub fn plain_text(s: &str) -> Result<(), String> {
+    if let Some(c) = s.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "contains the control character U+{:04X}; give one line of plain text",
+            c as u32
+        ));
+    }
+    if s.chars().count() > MAX_TEXT {
+        return Err(format!("longer than {MAX_TEXT} characters"));
+    }
+    Ok(())
+}
+
 /// Who runs an operator command: a verified AWS identity (through the approver function), or
 /// only a name the caller gave.
 #[derive(Debug, Clone, PartialEq, Serialize)]

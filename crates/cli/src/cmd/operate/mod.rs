@@ -84,24 +84,11 @@ pub struct AnswerArgs {
     via: ApproverArgs,
 }
 
-/// The longest `--actor`, `--reason` or `--comment` taken (Step Functions keeps a stop cause
-/// of up to 32 768 characters; a reason is a sentence).
-const MAX_TEXT: usize = 1_000;
-
-/// A free-text flag: one line of at most [`MAX_TEXT`] characters without control characters
-/// (it is kept in the execution history, notifications and audit lines). clap names the flag
-/// in the error.
+/// A free-text flag (`--actor`, `--reason`, `--comment`): one line of plain text
+/// ([`operator::plain_text`], the rule the approver applies too). clap names the flag in the
+/// error.
 fn plain_text(s: &str) -> Result<String, String> {
-    if let Some(c) = s.chars().find(|c| c.is_control()) {
-        return Err(format!(
-            "contains the control character U+{:04X}; give one line of plain text",
-            c as u32
-        ));
-    }
-    if s.chars().count() > MAX_TEXT {
-        return Err(format!("longer than {MAX_TEXT} characters"));
-    }
-    Ok(s.to_string())
+    operator::plain_text(s).map(|()| s.to_string())
 }
 
 /// Arguments of `abort` and `promote`.
